@@ -1,0 +1,49 @@
+"""`cpnet` command line. Each command group lives in its own module and is added here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from cpnet.core.errors import CpnetError
+
+app = typer.Typer(
+    name="cpnet",
+    help="cpnet: a computing power network. Simulate scheduling policies on real GPU-cluster traces, "
+    "inspect the accelerator catalog, and run the control plane.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    # One line per command module; each exposes `register(app)`.
+    pass
+
+
+def main() -> None:
+    """Entry point: user errors become one clear line on stderr and exit code 2."""
+    _register()
+    try:
+        app(standalone_mode=False)
+    except CpnetError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

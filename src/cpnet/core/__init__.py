@@ -1,0 +1,1 @@
+"""Frozen domain types shared by every layer. Imports nothing else from cpnet."""

@@ -1,0 +1,42 @@
+"""Job and site lifecycles. Every state change goes through VALID_TRANSITIONS."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from cpnet.core.errors import CpnetError
+
+
+class JobState(StrEnum):
+    PENDING = "pending"  # acknowledged, waiting for a placement
+    SCHEDULED = "scheduled"  # placement decided, launch in progress
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_JOB_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+VALID_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.PENDING: frozenset({JobState.SCHEDULED, JobState.FAILED, JobState.CANCELLED}),
+    # back to PENDING: launch failed on infrastructure, or the job was preempted / requeued
+    JobState.SCHEDULED: frozenset({JobState.RUNNING, JobState.PENDING, JobState.FAILED, JobState.CANCELLED}),
+    JobState.RUNNING: frozenset(
+        {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.PENDING}
+    ),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(CpnetError):
+    def __init__(self, job_id: str, src: JobState, dst: JobState) -> None:
+        super().__init__(f"job {job_id}: invalid transition {src.value} -> {dst.value}")
+
+
+def check_transition(job_id: str, src: JobState, dst: JobState) -> None:
+    """Raise InvalidTransition unless src -> dst is in the table."""
+    if dst not in VALID_TRANSITIONS[src]:
+        raise InvalidTransition(job_id, src, dst)

@@ -1,0 +1,23 @@
+"""The one extension point of the scheduler: a Policy turns a Snapshot into a Decision."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cpnet.core.snapshot import Decision, Snapshot
+
+
+class Policy(Protocol):
+    """A scheduling rule.
+
+    `round_s` is None for event-driven policies (called whenever jobs arrive or finish) and the
+    round length for round-based ones (called at every multiple of `round_s`; devices freed
+    mid-round stay idle until the next round, as in Gavel).
+    Contract: `decide` must not mutate its input, read the clock, or do I/O; randomness only from
+    `numpy.random.default_rng(snapshot.seed)`-style generators derived from the snapshot.
+    """
+
+    name: str
+    round_s: float | None
+
+    def decide(self, snapshot: Snapshot) -> Decision: ...

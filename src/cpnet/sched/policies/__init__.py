@@ -1,0 +1,1 @@
+"""Bundled policies, one rule per module. Importing this package registers them."""
