@@ -1,0 +1,1 @@
+"""Executors launch placed jobs on real resources: local processes, Ray, Slurm."""
