@@ -1,0 +1,166 @@
+"""`fifo`: heterogeneity-agnostic first-come-first-served, non-preemptive, event-driven.
+
+Rule (Gavel's `FIFOPolicy(mode='base')`, OSDI'20 baseline): waiting jobs start strictly in arrival
+order; the first job that fits nowhere blocks everyone behind it (no backfilling). The accelerator
+model is chosen without looking at throughput: uniformly at random among the models that have a
+feasible pool with enough free devices now (Gavel draws `randrange` over the sorted available worker
+types from a seeded RNG; here the draw is `seeded.pick(snapshot.seed, job id, k)`, so it does not
+depend on call order). The site is the first pool of that model, in the feasibility module's site
+preference order (data site, latency, energy price, id), with enough free devices.
+
+Cost per call is O(changes): the state remembers the blocked head of the queue and the newest
+arrival seen, so a call that cannot start the head returns after checking the head's pools, and new
+arrivals are found by scanning back from the tail. This relies on jobs returning to the queue only
+through preemptions, which `fifo` never makes; a driver that requeues jobs by itself must pass
+`policy_state=None` (a full scan) on the next call.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapshot
+from cpnet.sched.feasibility import JobPools, NetworkIndex, Pool, index_for
+from cpnet.sched.registry import register
+from cpnet.sched.seeded import pick
+
+# Chooses a pool for a waiting job given free devices, or None when none fits now.
+PoolChooser = Callable[[JobView, JobPools, Mapping[Pool, int], int], Pool | None]
+
+
+@dataclass(frozen=True, slots=True)
+class FifoState:
+    index: NetworkIndex
+    head: tuple[str, float] | None  # (id, arrival_s) of the first job left waiting
+    tail_arrival_s: float
+    tail_ids: frozenset[str]  # ids already seen whose arrival_s == tail_arrival_s
+
+
+def choose_agnostic(job: JobView, jp: JobPools, free: Mapping[Pool, int], seed: int) -> Pool | None:
+    n = job.spec.num_devices
+    fits = [m for m, pools in jp.by_model.items() if any(free.get(p, 0) >= n for p in pools)]
+    if not fits:
+        return None
+    model = fits[pick(seed, job.id, len(fits))]
+    return next(p for p in jp.by_model[model] if free.get(p, 0) >= n)
+
+
+def _first_new(jobs: Sequence[JobView], st: FifoState | None) -> int:
+    """Index of the first job not seen by the previous call (new arrivals are a tail run)."""
+    if st is None:
+        return 0
+    i = len(jobs)
+    while i > 0:
+        spec = jobs[i - 1].spec
+        if spec.arrival_s < st.tail_arrival_s or (
+            spec.arrival_s == st.tail_arrival_s and spec.id in st.tail_ids
+        ):
+            break
+        i -= 1
+    return i
+
+
+def _locate(jobs: Sequence[JobView], job_id: str, arrival_s: float) -> int | None:
+    i = bisect_left(jobs, arrival_s, key=lambda j: j.spec.arrival_s)
+    while i < len(jobs) and jobs[i].spec.arrival_s == arrival_s:
+        if jobs[i].spec.id == job_id:
+            return i
+        i += 1
+    return None
+
+
+def _tail(jobs: Sequence[JobView], st: FifoState | None) -> tuple[float, frozenset[str]]:
+    if not jobs:
+        return (st.tail_arrival_s, st.tail_ids) if st else (float("-inf"), frozenset())
+    last = jobs[-1].spec.arrival_s
+    ids = []
+    i = len(jobs) - 1
+    while i >= 0 and jobs[i].spec.arrival_s == last:
+        ids.append(jobs[i].spec.id)
+        i -= 1
+    return last, frozenset(ids)
+
+
+def decide_fifo(snapshot: Snapshot, choose: PoolChooser) -> Decision:
+    """Strict FIFO over waiting jobs with `choose` picking each job's pool; see module docstring."""
+    prev = snapshot.policy_state if isinstance(snapshot.policy_state, FifoState) else None
+    index = index_for(snapshot, prev.index if prev else None)
+    if prev is not None and prev.index is not index:
+        prev = None  # the network changed: rescan everything
+    jobs = snapshot.jobs
+    new_from = _first_new(jobs, prev)
+    start = new_from
+    if prev is not None and prev.head is not None:
+        pos = _locate(jobs, *prev.head)
+        start = 0 if pos is None else pos
+        if pos is not None:
+            head = jobs[pos]
+            n = head.spec.num_devices
+            if not any(snapshot.free.get(p, 0) >= n for p in index.pools_for(head.spec).pools):
+                return _finish(snapshot, index, prev, (), _infeasible(jobs, new_from, index), prev.head)
+
+    free = dict(snapshot.free)
+    placements: list[Placement] = []
+    infeasible: list[Infeasible] = []
+    head_out: tuple[str, float] | None = None
+    i = start
+    while i < len(jobs):
+        jv = jobs[i]
+        i += 1
+        if jv.placement is not None:
+            continue
+        jp = index.pools_for(jv.spec)
+        if jp.reason is not None:
+            infeasible.append(Infeasible(jv.id, jp.reason))
+            continue
+        pool = choose(jv, jp, free, snapshot.seed)
+        if pool is None:
+            head_out = (jv.id, jv.spec.arrival_s)
+            break
+        n = jv.spec.num_devices
+        placements.append(Placement(jv.id, pool[0], pool[1], n))
+        free[pool] -= n
+    infeasible.extend(_infeasible(jobs, max(i, new_from), index))
+    return _finish(snapshot, index, prev, tuple(placements), tuple(infeasible), head_out)
+
+
+def _infeasible(jobs: Sequence[JobView], start: int, index: NetworkIndex) -> tuple[Infeasible, ...]:
+    out = []
+    for jv in jobs[start:]:
+        if jv.placement is None:
+            reason = index.pools_for(jv.spec).reason
+            if reason is not None:
+                out.append(Infeasible(jv.id, reason))
+    return tuple(out)
+
+
+def _finish(
+    snapshot: Snapshot,
+    index: NetworkIndex,
+    prev: FifoState | None,
+    placements: tuple[Placement, ...],
+    infeasible: tuple[Infeasible, ...],
+    head: tuple[str, float] | None,
+) -> Decision:
+    tail_arrival_s, tail_ids = _tail(snapshot.jobs, prev)
+    state = FifoState(index, head, tail_arrival_s, tail_ids)
+    return Decision(placements=placements, infeasible=infeasible, policy_state=state)
+
+
+@dataclass(frozen=True, slots=True)
+class FifoPolicy:
+    """Gavel's heterogeneity-agnostic FIFO (random model among those with room), event-driven."""
+
+    name: str = "fifo"
+    round_s: float | None = None
+
+    def decide(self, snapshot: Snapshot) -> Decision:
+        return decide_fifo(snapshot, choose_agnostic)
+
+
+@register("fifo")
+def make_fifo(params: Mapping[str, Any]) -> FifoPolicy:
+    return FifoPolicy()
