@@ -1,0 +1,539 @@
+"""The simulated driver: a virtual clock and a simulated executor around the pure `schedule()`.
+
+Semantics (the contract agreed with `cpnet.sched`):
+- A Decision is a delta. `placements` start waiting jobs or move running ones, `preemptions` return
+  running jobs to the queue with their progress kept, `infeasible` jobs are recorded as failed and
+  removed. Running jobs not named keep running. `policy_state` is handed back in the next Snapshot.
+- Event-driven policies (`round_s is None`) are called after every batch of same-time events
+  (arrivals and completions at one timestamp form one batch).
+- Round-based policies are called at t = 0, R, 2R, ... only. Arrivals wait in the queue; devices
+  freed mid-round stay idle until the next round; with nothing active the clock jumps to the first
+  round at or after the next arrival.
+- A job placed on N devices of model M progresses at `throughput.steps_per_s(job_type, M, N)` steps/s
+  and finishes when its steps reach `total_steps`. After a preemption or move, an optional
+  `restart_overhead_s` passes (devices held, no progress) before it progresses again.
+- The run stops when the trace is exhausted and no job is active, when every job of the `measure`
+  window has ended, or when nothing can change any more (nothing running, nothing arriving, and the
+  policy placed nothing), in which case the waiting jobs are recorded as unfinished.
+
+Decisions are validated in O(size of decision); a violation is a policy bug and raises
+SimulationError naming the job and the values.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant
+from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot, ThroughputTable
+from cpnet.sched.framework import Policy
+from cpnet.sched.runner import SchedulerConfig, schedule
+from cpnet.sim.engine import SimulationError
+from cpnet.sim.records import (
+    JobOutcome,
+    JobRecord,
+    PlacementChange,
+    SimulationResult,
+    UtilizationSeries,
+)
+
+
+class Network(Protocol):
+    """What the driver needs of a scenario (cpnet.scenario.Scenario satisfies it)."""
+
+    @property
+    def sites(self) -> Iterable[Site]: ...
+
+    @property
+    def links(self) -> Iterable[Link]: ...
+
+    @property
+    def tenants(self) -> Any: ...  # Mapping[str, Tenant] or an iterable of Tenant
+
+
+@dataclass(frozen=True, slots=True)
+class SimEvent:
+    """One state change, as passed to `on_event`. `kind`: arrival, start, move, preempt, finish, infeasible."""
+
+    kind: str
+    time_s: float
+    job_id: str
+    placement: Placement | None = None
+
+
+class SimState:
+    """Read-only view of the driver's state for `on_event` hooks (invariant checks in tests)."""
+
+    __slots__ = ("_sim",)
+
+    def __init__(self, sim: _Simulation) -> None:
+        self._sim = sim
+
+    @property
+    def now_s(self) -> float:
+        return self._sim.now_s
+
+    @property
+    def capacity(self) -> Mapping[tuple[str, str], int]:
+        return MappingProxyType(self._sim.capacity)
+
+    @property
+    def free(self) -> Mapping[tuple[str, str], int]:
+        return MappingProxyType(self._sim.free)
+
+    @property
+    def busy_by_model(self) -> Mapping[str, int]:
+        return MappingProxyType(self._sim.busy)
+
+    def running(self) -> dict[str, Placement]:
+        return {j.spec.id: j.placement for j in self._sim.jobs.values() if j.placement is not None}
+
+    def waiting(self) -> list[str]:
+        return [j.spec.id for j in self._sim.jobs.values() if j.placement is None]
+
+
+EventHook = Callable[[SimEvent, SimState], None]
+ProgressHook = Callable[[float, int], None]  # (simulated now_s, jobs ended so far)
+
+
+class _Job:
+    """Mutable per-job bookkeeping inside the driver; the scheduler only ever sees `view`."""
+
+    __slots__ = (
+        "spec", "index", "view", "placement", "run_start_s", "progress_from_s", "rate", "steps_done",
+        "attained_device_s", "time_on", "restarts", "version", "first_start_s", "history",
+        "device_s", "events",
+    )  # fmt: skip
+
+    def __init__(self, spec: JobSpec, index: int, now_s: float) -> None:
+        self.spec = spec
+        self.index = index
+        self.placement: Placement | None = None
+        self.run_start_s = 0.0
+        self.progress_from_s = 0.0
+        self.rate = 0.0
+        self.steps_done = 0.0
+        self.attained_device_s = 0.0
+        self.time_on: dict[tuple[str, str], float] = {}
+        self.restarts = 0
+        self.version = 0
+        self.first_start_s: float | None = None
+        self.history: list[PlacementChange] = []
+        self.device_s: dict[tuple[str, str], float] = {}
+        self.events = 1
+        self.view = JobView(spec, None, now_s)
+
+
+def run_simulation(
+    *,
+    scenario: Network,
+    jobs: Iterable[JobSpec],
+    policy: str | SchedulerConfig | Policy,
+    throughput: ThroughputTable,
+    catalog: Mapping[str, Accelerator],
+    seed: int = 0,
+    round_s: float | None = None,
+    measure: tuple[int, int] | None = None,
+    on_event: EventHook | None = None,
+    progress: ProgressHook | None = None,
+    restart_overhead_s: float = 0.0,
+) -> SimulationResult:
+    """Replay `jobs` (streamed, nondecreasing `arrival_s`) through `policy` on `scenario`'s sites.
+
+    `round_s` overrides the policy's own round length (None keeps it). `measure=(lo, hi)` marks the
+    jobs with arrival index in [lo, hi) as measured and stops once all of them have ended.
+    """
+    built = _build_policy(policy)
+    sim = _Simulation(
+        scenario=scenario,
+        policy=built,
+        throughput=throughput,
+        catalog=catalog,
+        seed=seed,
+        round_s=built.round_s if round_s is None else round_s,
+        measure=measure,
+        on_event=on_event,
+        progress=progress,
+        restart_overhead_s=restart_overhead_s,
+    )
+    return sim.run(iter(jobs))
+
+
+def _build_policy(policy: str | SchedulerConfig | Policy) -> Policy:
+    if isinstance(policy, str):
+        return SchedulerConfig(policy).build()
+    if isinstance(policy, SchedulerConfig):
+        return policy.build()
+    return policy
+
+
+def _tenants_of(scenario: Network) -> dict[str, Tenant]:
+    tenants = getattr(scenario, "tenants", None) or {}
+    if isinstance(tenants, Mapping):
+        return dict(tenants)
+    return {t.id: t for t in tenants}
+
+
+class _Simulation:
+    def __init__(
+        self,
+        *,
+        scenario: Network,
+        policy: Policy,
+        throughput: ThroughputTable,
+        catalog: Mapping[str, Accelerator],
+        seed: int,
+        round_s: float | None,
+        measure: tuple[int, int] | None,
+        on_event: EventHook | None,
+        progress: ProgressHook | None,
+        restart_overhead_s: float,
+    ) -> None:
+        if round_s is not None and not round_s > 0:
+            raise SimulationError(f"round_s must be > 0 s, got {round_s!r}")
+        if restart_overhead_s < 0:
+            raise SimulationError(f"restart_overhead_s must be >= 0 s, got {restart_overhead_s!r}")
+        self.policy = policy
+        self.throughput = throughput
+        self.catalog = catalog
+        self.seed = seed
+        self.round_s = round_s
+        self.measure = measure
+        self.on_event = on_event
+        self.state = SimState(self) if on_event is not None else None
+        self.progress = progress
+        self.restart_overhead_s = float(restart_overhead_s)
+        self.sites = tuple(scenario.sites)
+        self.links = tuple(getattr(scenario, "links", ()) or ())
+        self.tenants = _tenants_of(scenario)
+        self.capacity = {(s.id, m): int(n) for s in self.sites for m, n in s.inventory.items() if n > 0}
+        self.free = dict(self.capacity)
+        models = sorted({m for _, m in self.capacity})
+        self.busy = {m: 0 for m in models}
+        self.model_capacity = {m: sum(n for (_, mm), n in self.capacity.items() if mm == m) for m in models}
+        self.tl_times: dict[str, list[float]] = {m: [] for m in models}
+        self.tl_busy: dict[str, list[int]] = {m: [] for m in models}
+        self.jobs: dict[str, _Job] = {}  # active (waiting or running) jobs, in arrival order
+        self.records: list[JobRecord] = []
+        self.heap: list[tuple[float, int, _Job, int]] = []  # (finish_s, seq, job, version)
+        self.seq = itertools.count()
+        self.now_s = 0.0
+        self.start_s: float | None = None
+        self.events = 0
+        self.decisions = 0
+        self.ended = 0
+        self.next_progress = 0
+        self.policy_state: Any = None
+        self.jobs_tuple: tuple[JobView, ...] | None = ()
+        self.measured_left = 0 if measure is None else max(0, measure[1] - measure[0])
+        self.last_arrival_s = -math.inf
+
+    # ---- main loops -------------------------------------------------------------------------
+    def run(self, trace: Iterator[JobSpec]) -> SimulationResult:
+        self.trace = trace
+        self.next_index = 0
+        self.pending: JobSpec | None = self._pull()
+        if self.pending is not None:
+            self.now_s = self.pending.arrival_s
+            self.start_s = self.now_s
+        if self.round_s is None:
+            self._run_event_driven()
+        else:
+            self._run_rounds(self.round_s)
+        return self._result()
+
+    def _run_event_driven(self) -> None:
+        heap = self.heap
+        while not self._done():
+            self._drop_stale()
+            t_fin = heap[0][0] if heap else math.inf
+            t_arr = self.pending.arrival_s if self.pending is not None else math.inf
+            t = t_fin if t_fin < t_arr else t_arr
+            if t == math.inf:
+                break  # waiting jobs that nothing will ever start: recorded as unfinished
+            self.now_s = t
+            changed = self._finish_due(t) if t_fin == t else False
+            if t_arr == t:
+                self._arrive_due(t)
+                changed = True
+            if changed and self.jobs:
+                self._decide()
+
+    def _run_rounds(self, round_s: float) -> None:
+        heap = self.heap
+        next_round = 0.0 if self.pending is None else math.ceil(self.pending.arrival_s / round_s) * round_s
+        while not self._done():
+            if not self.jobs:
+                if self.pending is None:
+                    break
+                next_round = max(next_round, math.ceil(self.pending.arrival_s / round_s) * round_s)
+            # apply every arrival and completion up to and including the round boundary
+            while True:
+                self._drop_stale()
+                t_fin = heap[0][0] if heap else math.inf
+                t_arr = self.pending.arrival_s if self.pending is not None else math.inf
+                t = min(t_fin, t_arr)
+                if t > next_round:
+                    break
+                self.now_s = t
+                if t_fin == t:
+                    self._finish_due(t)
+                if t_arr == t:
+                    self._arrive_due(t)
+            if self._done():
+                break
+            self.now_s = next_round
+            if self.jobs:
+                changed = self._decide()
+                if not changed and not heap and self.pending is None and not self._any_running():
+                    break  # nothing can change any more
+            next_round += round_s
+
+    def _done(self) -> bool:
+        if self.measure is not None and self.next_index >= self.measure[1] and self.measured_left == 0:
+            return True
+        return self.pending is None and not self.jobs
+
+    def _any_running(self) -> bool:
+        return any(j.placement is not None for j in self.jobs.values())
+
+    # ---- events -----------------------------------------------------------------------------
+    def _pull(self) -> JobSpec | None:
+        spec = next(self.trace, None)
+        if spec is not None:
+            if spec.arrival_s < self.last_arrival_s:
+                raise SimulationError(
+                    f"job {spec.id} arrives at {spec.arrival_s!r} s, before the previous job "
+                    f"({self.last_arrival_s!r} s); traces must be in nondecreasing arrival order"
+                )
+            self.last_arrival_s = spec.arrival_s
+        return spec
+
+    def _arrive_due(self, t: float) -> None:
+        jobs = self.jobs
+        while self.pending is not None and self.pending.arrival_s == t:
+            spec = self.pending
+            if spec.id in jobs:
+                raise SimulationError(f"job id {spec.id!r} arrives twice")
+            job = _Job(spec, self.next_index, t)
+            self.next_index += 1
+            jobs[spec.id] = job
+            self.jobs_tuple = None
+            self.events += 1
+            if self.on_event is not None:
+                self.on_event(SimEvent("arrival", t, spec.id), self.state)  # type: ignore[arg-type]
+            self.pending = self._pull()
+
+    def _drop_stale(self) -> None:
+        heap = self.heap
+        while heap and heap[0][2].version != heap[0][3]:
+            heapq.heappop(heap)
+
+    def _finish_due(self, t: float) -> bool:
+        heap = self.heap
+        finished = False
+        while heap and heap[0][0] == t:
+            _, _, job, version = heapq.heappop(heap)
+            if job.version != version:
+                continue
+            self._stop(job, t, finished=True)
+            self._end(job, JobOutcome.FINISHED, t)
+            finished = True
+        return finished
+
+    # ---- decisions --------------------------------------------------------------------------
+    def _snapshot(self) -> Snapshot:
+        if self.jobs_tuple is None:
+            self.jobs_tuple = tuple([j.view for j in self.jobs.values()])
+        return Snapshot(
+            self.now_s, self.sites, self.jobs_tuple, dict(self.free), self.throughput, self.catalog,
+            self.links, self.tenants, self.seed, self.policy_state,
+        )  # fmt: skip
+
+    def _decide(self) -> bool:
+        decision = schedule(self._snapshot(), self.policy)
+        self.decisions += 1
+        self.policy_state = decision.policy_state
+        if not (decision.placements or decision.preemptions or decision.infeasible):
+            return False
+        self._apply(decision)
+        return True
+
+    def _apply(self, d: Decision) -> None:
+        now = self.now_s
+        named: set[str] = set()
+        for item in d.infeasible:
+            job = self._named(item.job_id, named, "infeasible")
+            if job.placement is not None:
+                raise SimulationError(f"job {item.job_id} is running but was declared infeasible")
+            self._end(job, JobOutcome.INFEASIBLE, now, reason=item.reason)
+        for job_id in d.preemptions:
+            job = self._named(job_id, named, "preemptions")
+            if job.placement is None:
+                raise SimulationError(f"job {job_id} is preempted but is not running")
+            self._stop(job, now)
+            self._emit("preempt", job, None)
+        starts: list[tuple[_Job, Placement, str]] = []
+        for p in d.placements:
+            job = self._named(p.job_id, named, "placements")
+            self._check_gang(job.spec, p)
+            if job.placement is None:
+                starts.append((job, p, "start"))
+            elif job.placement != p:
+                self._stop(job, now)  # release first so a decision may swap jobs between pools
+                starts.append((job, p, "move"))
+        for job, p, kind in starts:
+            self._start(job, p, now)
+            self._emit(kind, job, p)
+
+    def _named(self, job_id: str, named: set[str], where: str) -> _Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise SimulationError(f"decision names job {job_id!r} in {where}, but it is not waiting or running")
+        if job_id in named:
+            raise SimulationError(f"decision names job {job_id!r} twice (second time in {where})")
+        named.add(job_id)
+        return job
+
+    def _check_gang(self, spec: JobSpec, p: Placement) -> None:
+        if p.num_devices != spec.num_devices:
+            raise SimulationError(
+                f"placement of job {spec.id} has {p.num_devices} devices; the job needs exactly {spec.num_devices}"
+            )
+        if (p.site, p.accelerator) not in self.capacity:
+            raise SimulationError(f"placement of job {spec.id} names pool ({p.site}, {p.accelerator}), which has no devices")
+        if spec.accelerators is not None and p.accelerator not in spec.accelerators:
+            raise SimulationError(f"job {spec.id} may not run on {p.accelerator}; allowed: {sorted(spec.accelerators)}")
+        if spec.sites is not None and p.site not in spec.sites:
+            raise SimulationError(f"job {spec.id} may not run at site {p.site}; allowed: {sorted(spec.sites)}")
+
+    # ---- state changes ----------------------------------------------------------------------
+    def _start(self, job: _Job, p: Placement, now: float) -> None:
+        pool = (p.site, p.accelerator)
+        n = p.num_devices
+        free = self.free[pool]
+        if free < n:
+            raise SimulationError(
+                f"placement of job {job.spec.id} on {pool} needs {n} devices but only {free} are free at t={now!r} s"
+            )
+        rate = self.throughput.steps_per_s(job.spec.job_type, p.accelerator, n)
+        if rate is None or not rate > 0:
+            raise SimulationError(
+                f"job {job.spec.id} ({job.spec.job_type!r}) placed on {n} x {p.accelerator}, where its throughput is {rate!r}"
+            )
+        self.free[pool] = free - n
+        self._set_busy(p.accelerator, n, now)
+        overhead = self.restart_overhead_s if job.first_start_s is not None else 0.0
+        if job.first_start_s is None:
+            job.first_start_s = now
+        else:
+            job.restarts += 1
+        job.placement = p
+        job.rate = rate
+        job.run_start_s = now
+        job.progress_from_s = now + overhead
+        job.version += 1
+        job.history.append(PlacementChange(now, p.site, p.accelerator, n))
+        remaining = max(0.0, job.spec.total_steps - job.steps_done)
+        heapq.heappush(self.heap, (job.progress_from_s + remaining / rate, next(self.seq), job, job.version))
+        job.view = JobView(job.spec, p, now, job.attained_device_s, job.steps_done, rate, job.time_on, job.restarts)
+        job.events += 1
+        self.jobs_tuple = None
+        self.events += 1
+
+    def _stop(self, job: _Job, now: float, *, finished: bool = False) -> None:
+        p = job.placement
+        assert p is not None
+        pool = (p.site, p.accelerator)
+        n = p.num_devices
+        held = now - job.run_start_s
+        job.attained_device_s += held * n
+        job.device_s[pool] = job.device_s.get(pool, 0.0) + held * n
+        if finished:
+            job.steps_done = job.spec.total_steps
+        elif now > job.progress_from_s:
+            job.steps_done = min(job.spec.total_steps, job.steps_done + (now - job.progress_from_s) * job.rate)
+        time_on = dict(job.time_on)  # copy-on-write: earlier views keep their own mapping
+        time_on[pool] = time_on.get(pool, 0.0) + held
+        job.time_on = time_on
+        job.placement = None
+        job.rate = 0.0
+        job.version += 1
+        self.free[pool] += n
+        self._set_busy(p.accelerator, -n, now)
+        if not finished:
+            job.view = JobView(job.spec, None, now, job.attained_device_s, job.steps_done, 0.0, time_on, job.restarts)
+            job.events += 1
+            self.jobs_tuple = None
+            self.events += 1
+
+    def _set_busy(self, model: str, delta: int, now: float) -> None:
+        busy = self.busy[model] + delta
+        self.busy[model] = busy
+        times = self.tl_times[model]
+        if times and times[-1] == now:
+            self.tl_busy[model][-1] = busy
+        else:
+            times.append(now)
+            self.tl_busy[model].append(busy)
+
+    def _end(self, job: _Job, outcome: JobOutcome, now: float, reason: str = "") -> None:
+        del self.jobs[job.spec.id]
+        self.jobs_tuple = None
+        job.events += 1
+        self.events += 1
+        self.records.append(self._record(job, outcome, now if outcome is JobOutcome.FINISHED else None, reason))
+        if self.measure is not None and self.measure[0] <= job.index < self.measure[1]:
+            self.measured_left -= 1
+        self.ended += 1
+        self._emit("finish" if outcome is JobOutcome.FINISHED else "infeasible", job, None)
+        if self.progress is not None and self.ended >= self.next_progress:
+            self.progress(now, self.ended)
+            self.next_progress = self.ended + 100
+
+    def _emit(self, kind: str, job: _Job, p: Placement | None) -> None:
+        if self.on_event is not None:
+            self.on_event(SimEvent(kind, self.now_s, job.spec.id, p), self.state)  # type: ignore[arg-type]
+
+    def _record(self, job: _Job, outcome: JobOutcome, finish_s: float | None, reason: str) -> JobRecord:
+        s = job.spec
+        return JobRecord(
+            job.index, s.id, s.tenant, s.job_type, s.num_devices, s.arrival_s, outcome, job.first_start_s,
+            finish_s, reason, tuple(job.history), job.device_s, job.restarts, job.events,
+        )  # fmt: skip
+
+    def _result(self) -> SimulationResult:
+        end_s = self.now_s
+        for job in list(self.jobs.values()):  # what is still active when the run stops
+            if job.placement is not None:
+                self._stop(job, end_s)
+            self.records.append(self._record(job, JobOutcome.UNFINISHED, None, "still active when the simulation stopped"))
+        self.records.sort(key=lambda r: r.index)
+        if self.progress is not None:
+            self.progress(end_s, self.ended)
+        series = {
+            m: UtilizationSeries(m, self.model_capacity[m], tuple(self.tl_times[m]), tuple(self.tl_busy[m]))
+            for m in self.busy
+        }
+        tdp = {m: (self.catalog[m].tdp_w if m in self.catalog else None) for m in self.busy}
+        return SimulationResult(
+            policy=getattr(self.policy, "name", type(self.policy).__name__),
+            seed=self.seed,
+            round_s=self.round_s,
+            records=tuple(self.records),
+            start_s=self.start_s if self.start_s is not None else 0.0,
+            end_s=end_s,
+            utilization=series,
+            sites=self.sites,
+            tenants=self.tenants,
+            tdp_w=tdp,
+            measure=self.measure,
+            events=self.events,
+            decisions=self.decisions,
+        )
