@@ -21,6 +21,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # One line per command module; each exposes `register(app)`.
+    from cpnet.cli import catalog_cmd; catalog_cmd.register(app)  # noqa: E702
     pass
 
 
