@@ -22,6 +22,7 @@ app = typer.Typer(
 def _register() -> None:
     # One line per command module; each exposes `register(app)`.
     from cpnet.cli import catalog_cmd; catalog_cmd.register(app)  # noqa: E702
+    from cpnet.cli import simulate_cmd; simulate_cmd.register(app)  # noqa: E702
     pass
 
 
