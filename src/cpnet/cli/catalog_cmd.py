@@ -52,23 +52,16 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def _catalog_table(cat: Catalog) -> Table:
     table = Table(title=f"Accelerator catalog (schema v{cat.version}, {len(cat)} models, {len(cat.vendors())} vendors)")
-    for name, justify in [
-        ("vendor", "left"),
-        ("model", "left"),
-        ("tier", "left"),
-        ("FP16 TFLOPS", "right"),
-        ("memory GiB", "right"),
-        ("bandwidth GB/s", "right"),
-        ("TDP W", "right"),
-        ("source", "left"),
-    ]:
-        table.add_column(name, justify=justify, no_wrap=name != "source", overflow="ellipsis")  # type: ignore[arg-type]
+    table.add_column("vendor")
+    table.add_column("model", no_wrap=True)
+    for header in ("FP16\nTFLOPS", "memory\nGiB", "bandwidth\nGB/s", "TDP\nW"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("source")
     for key, acc in cat.items():
         source = re.split(r"[,;(]", acc.source)[0].strip()
         table.add_row(
             acc.vendor,
             key,
-            acc.tier_hint,
             _fmt(acc.peak_fp16_tflops),
             _fmt(acc.memory_gib, 0),
             _fmt(acc.memory_bandwidth_gb_s, 0),
