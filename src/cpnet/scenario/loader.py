@@ -1,0 +1,193 @@
+"""Read a scenario YAML file (bundled name or path), validate it, and build a `Scenario`.
+
+Every problem becomes one InputError naming the file, the line, the field path
+(e.g. `sites[3].inventory.H100`) and what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cpnet.core.errors import InputError, UnknownNameError
+from cpnet.core.model import Link, Site, Tenant, Tier
+from cpnet.scenario.distance import NetworkModel, UnlinkedPairs, great_circle_km
+from cpnet.scenario.scenario import Scenario
+from cpnet.scenario.schema import LinkSpec, NetworkSpec, ScenarioSpec, SiteSpec, TenantSpec
+from cpnet.scenario.yaml_source import Loc, YamlDocument, format_loc, parse_yaml
+
+DEFAULT_SCENARIO = "east-data-west-compute"
+_SUFFIXES = (".yaml", ".yml")
+# Which model an error location's first part points into, for "expected one of" hints.
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "sites": SiteSpec,
+    "links": LinkSpec,
+    "tenants": TenantSpec,
+    "network": NetworkSpec,
+}
+
+
+def scenario_names() -> list[str]:
+    """Names of the scenarios shipped in the package, sorted."""
+    data = resources.files("cpnet.scenario").joinpath("data")
+    return sorted(p.name.rsplit(".", 1)[0] for p in data.iterdir() if p.name.endswith(_SUFFIXES))
+
+
+def load_scenario(name_or_path: str, *, known_accelerators: Collection[str] | None = None) -> Scenario:
+    """Load a bundled scenario by name, or a scenario YAML file by path.
+
+    `known_accelerators`: the valid inventory keys; None means the catalog's keys (skipped when
+    the catalog package is not available).
+    """
+    path, text = _read(name_or_path)
+    doc = parse_yaml(text, path)
+    if not isinstance(doc.data, dict):
+        raise InputError(path, "expected a YAML mapping with schema_version, name, sites, links and tenants", line=1)
+    try:
+        spec = ScenarioSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _from_validation(doc, exc) from None
+    known = _catalog_keys() if known_accelerators is None else set(known_accelerators)
+    _check_references(doc, spec, known)
+    return _build(spec, path)
+
+
+def _read(name_or_path: str) -> tuple[str, str]:
+    names = scenario_names()
+    if name_or_path in names:
+        for suffix in _SUFFIXES:
+            res = resources.files("cpnet.scenario").joinpath("data", name_or_path + suffix)
+            if res.is_file():
+                return str(res), res.read_text(encoding="utf-8")
+    p = Path(name_or_path)
+    looks_like_path = p.suffix in _SUFFIXES or "/" in name_or_path or p.exists()
+    if not looks_like_path:
+        raise UnknownNameError("scenario", name_or_path, names)
+    try:
+        return str(p), p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(str(p), "file not found; expected a scenario YAML file or one of: " + ", ".join(names)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(str(p), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(str(p), f"cannot read file ({exc.strerror})") from None
+
+
+def _catalog_keys() -> set[str] | None:
+    try:
+        from cpnet.catalog import load_catalog  # lazy: scenario must not require the catalog to import
+    except ImportError:
+        return None
+    return set(load_catalog())
+
+
+def _from_validation(doc: YamlDocument, exc: ValidationError) -> InputError:
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc: Loc = tuple(p for p in err["loc"] if p != "[key]")
+    kind = err["type"]
+    if kind == "missing":
+        problem = f"missing required field '{loc[-1]}'"
+    elif kind == "extra_forbidden":
+        parent = _SECTION_MODELS.get(str(loc[0]), ScenarioSpec) if len(loc) > 1 else ScenarioSpec
+        problem = f"unknown field '{loc[-1]}'; expected one of: {', '.join(parent.model_fields)}"
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+        problem = msg if kind == "value_error" else f"{msg} (got {_short_repr(err.get('input'))})"
+    if len(errors) > 1:
+        problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return InputError(doc.path, problem, line=doc.line_of(loc), field=format_loc(loc) or None)
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fail(doc: YamlDocument, loc: Loc, problem: str) -> InputError:
+    return InputError(doc.path, problem, line=doc.line_of(loc), field=format_loc(loc))
+
+
+def _check_references(doc: YamlDocument, spec: ScenarioSpec, known: set[str] | None) -> None:
+    site_ids: set[str] = set()
+    for i, s in enumerate(spec.sites):
+        if s.id in site_ids:
+            raise _fail(doc, ("sites", i, "id"), f"duplicate site id '{s.id}'; site ids must be unique")
+        site_ids.add(s.id)
+        for model in s.inventory:
+            if known is not None and model not in known:
+                raise _fail(doc, ("sites", i, "inventory", model), _unknown_accelerator(model, known))
+        for j, model in enumerate(s.emulated):
+            if model not in s.inventory:
+                raise _fail(doc, ("sites", i, "emulated", j), f"emulated model '{model}' is not in this site's inventory")
+    pairs: set[frozenset[str]] = set()
+    for j, link in enumerate(spec.links):
+        for end in ("a", "b"):
+            name = getattr(link, end)
+            if name not in site_ids:
+                raise _fail(doc, ("links", j, end), f"unknown site '{name}'; valid: {', '.join(sorted(site_ids))}")
+        if link.a == link.b:
+            raise _fail(doc, ("links", j, "b"), f"a link joins two different sites; both ends are '{link.a}'")
+        pair = frozenset((link.a, link.b))
+        if pair in pairs:
+            raise _fail(doc, ("links", j), f"second link between '{link.a}' and '{link.b}'; give one link per pair")
+        pairs.add(pair)
+    tenant_ids: set[str] = set()
+    for k, t in enumerate(spec.tenants):
+        if t.id in tenant_ids:
+            raise _fail(doc, ("tenants", k, "id"), f"duplicate tenant id '{t.id}'; tenant ids must be unique")
+        tenant_ids.add(t.id)
+
+
+def _unknown_accelerator(model: str, known: set[str]) -> str:
+    return f"unknown accelerator '{model}'; expected a catalog key: {', '.join(sorted(known))}"
+
+
+def _build(spec: ScenarioSpec, path: str) -> Scenario:
+    network = NetworkModel(
+        unlinked_pairs=UnlinkedPairs(spec.network.unlinked_pairs),
+        route_factor=spec.network.route_factor,
+        fibre_us_per_km=spec.network.fibre_us_per_km,
+        overhead_ms=spec.network.overhead_ms,
+        default_bandwidth_gbps=spec.network.default_bandwidth_gbps,
+    )
+    sites = tuple(
+        Site(
+            id=s.id,
+            tier=Tier(s.tier),
+            region=s.region,
+            lat=s.lat,
+            lon=s.lon,
+            inventory=dict(s.inventory),
+            pue=s.pue,
+            price_usd_per_kwh=s.price_usd(),
+            carbon_g_per_kwh=s.carbon_g_per_kwh,
+            emulated=frozenset(s.emulated),
+        )
+        for s in spec.sites
+    )
+    by_id = {s.id: s for s in sites}
+    links = tuple(_build_link(l, by_id, network) for l in spec.links)
+    tenants = {t.id: Tenant(id=t.id, weight=t.weight) for t in spec.tenants}
+    return Scenario(
+        name=spec.name,
+        description=spec.description,
+        sites=sites,
+        links=links,
+        tenants=tenants,
+        path=path,
+        network=network,
+    )
+
+
+def _build_link(spec: LinkSpec, by_id: dict[str, Site], network: NetworkModel) -> Link:
+    if spec.latency_ms is not None:
+        latency = spec.latency_ms
+    else:
+        a, b = by_id[spec.a], by_id[spec.b]
+        latency = network.latency_ms_for_km(great_circle_km(a.lat, a.lon, b.lat, b.lon))
+    return Link(a=spec.a, b=spec.b, latency_ms=latency, bandwidth_gbps=spec.bandwidth_gbps)

@@ -1,0 +1,99 @@
+"""Parse YAML while keeping where each value came from, so errors can name a line.
+
+PyYAML's composed node tree carries a `start_mark` per node; we keep it next to the plain
+data and look a pydantic error location such as ('sites', 3, 'inventory', 'H100') up in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from cpnet.core.errors import InputError
+
+Loc = Sequence[str | int]
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """The plain data of one YAML file plus its node tree (for line numbers)."""
+
+    path: str
+    data: Any
+    root: yaml.Node | None
+
+    def line_of(self, loc: Loc) -> int | None:
+        """1-based line of the deepest node along `loc` that exists (a missing field points at its parent)."""
+        node = self.root
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for part in loc:
+            child = _child(node, part)
+            if child is None:
+                break
+            node = child
+            line = node.start_mark.line + 1
+        return line
+
+
+def format_loc(loc: Loc) -> str:
+    """('sites', 3, 'inventory', 'H100') -> 'sites[3].inventory.H100'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_yaml(text: str, path: str) -> YamlDocument:
+    """Safe-load `text`; a syntax error or a duplicate key becomes an InputError with its line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise InputError(path, f"not valid YAML: {problem}", line=line) from None
+    except yaml.YAMLError as exc:
+        raise InputError(path, f"not valid YAML: {exc}") from None
+    if root is not None:
+        _reject_duplicate_keys(root, path, [])
+    return YamlDocument(path=path, data=data, root=root)
+
+
+def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                return value
+        return None
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return node.value[part]
+    return None
+
+
+def _reject_duplicate_keys(node: yaml.Node, path: str, loc: list[str | int]) -> None:
+    # PyYAML silently keeps the last of two equal keys; in a scenario that hides a typo.
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise InputError(
+                        path,
+                        f"duplicate key '{key.value}'; each key may appear once per mapping",
+                        line=key.start_mark.line + 1,
+                        field=format_loc([*loc, key.value]),
+                    )
+                seen.add(key.value)
+                _reject_duplicate_keys(value, path, [*loc, key.value])
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _reject_duplicate_keys(item, path, [*loc, i])
