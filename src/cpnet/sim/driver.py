@@ -393,11 +393,11 @@ class _Simulation:
             self._emit(kind, job, p)
 
     def _named(self, job_id: str, named: set[str], where: str) -> _Job:
+        if job_id in named:
+            raise SimulationError(f"decision names job {job_id!r} twice (second time in {where})")
         job = self.jobs.get(job_id)
         if job is None:
             raise SimulationError(f"decision names job {job_id!r} in {where}, but it is not waiting or running")
-        if job_id in named:
-            raise SimulationError(f"decision names job {job_id!r} twice (second time in {where})")
         named.add(job_id)
         return job
 
