@@ -57,12 +57,20 @@ class CatalogEntry:
 class Catalog(Mapping[str, Accelerator]):
     """Read-only mapping model key -> Accelerator, in file order, with `version` and `path`."""
 
-    __slots__ = ("_entries", "version", "path")
+    __slots__ = ("_entries", "_version", "_path")
 
     def __init__(self, entries: Mapping[str, CatalogEntry], version: int, path: str) -> None:
         self._entries = dict(entries)
-        self.version = version
-        self.path = path
+        self._version = version
+        self._path = path
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def path(self) -> str:
+        return self._path
 
     def __getitem__(self, model: str) -> Accelerator:
         return self._entries[model].accelerator
