@@ -23,6 +23,7 @@ def _register() -> None:
     # One line per command module; each exposes `register(app)`.
     from cpnet.cli import catalog_cmd; catalog_cmd.register(app)  # noqa: E702
     from cpnet.cli import simulate_cmd; simulate_cmd.register(app)  # noqa: E702
+    from cpnet.cli import scenario_cmd; scenario_cmd.register(app)  # noqa: E702
     pass
 
 
