@@ -1,0 +1,1 @@
+"""The live control plane: durable store, auth, reconciler and its wall-clock loop."""

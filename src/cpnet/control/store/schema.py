@@ -1,0 +1,126 @@
+"""Table definitions. Alembic migrations in `migrations/versions` create exactly these tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("weight", Float, nullable=False, default=1.0),
+    Column("created_s", Float, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("hash", String(64), primary_key=True),  # sha256 hex of the token; the token itself is never stored
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=True),  # NULL for admin tokens
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("created_s", Float, nullable=False),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tier", String(16), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("inventory", JSON, nullable=False),  # accelerator model -> device count
+    Column("emulated", JSON, nullable=False),  # list of emulated accelerator models
+    Column("pue", Float, nullable=False),
+    Column("price_usd_per_kwh", Float, nullable=False),
+    Column("carbon_g_per_kwh", Float, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("source", String(16), nullable=False),  # scenario | api | executor
+    Column("heartbeat_s", Float, nullable=True),
+    Column("heartbeat_timeout_s", Float, nullable=True),  # NULL: never times out (scenario sites)
+    Column("version", Integer, nullable=False, default=1),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("idempotency_key", String(128), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("lost_count", Integer, nullable=False, default=0),
+    Column("submitted_s", Float, nullable=False),
+    Column("started_s", Float, nullable=True),  # start of the current attempt
+    Column("finished_s", Float, nullable=True),
+    Column("site", String(64), nullable=True),
+    Column("accelerator", String(64), nullable=True),
+    Column("num_devices", Integer, nullable=True),
+    Column("handle", Text, nullable=True),  # executor handle of the current attempt
+    Column("released", Boolean, nullable=False, default=True),  # False while an executor may run it
+    Column("exit_code", Integer, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("attained_device_s", Float, nullable=False, default=0.0),  # over finished attempts
+    Column("steps_done", Float, nullable=False, default=0.0),  # over finished attempts
+    UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idem"),
+)
+Index("ix_jobs_state", jobs.c.state)
+Index("ix_jobs_tenant_seq", jobs.c.tenant_id, jobs.c.seq)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("job_id", String(32), nullable=False),
+    Column("t_s", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=True),
+    Column("message", Text, nullable=False, default=""),
+)
+Index("ix_job_events_job", job_events.c.job_id, job_events.c.seq)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("accelerator", String(64), nullable=False),
+    Column("num_devices", Integer, nullable=False),
+    Column("start_s", Float, nullable=False),
+    Column("end_s", Float, nullable=True),
+    Column("energy_kwh", Float, nullable=True),  # from device counters when the executor reports them
+)
+Index("ix_attempts_tenant", attempts.c.tenant_id)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("t_s", Float, nullable=False),
+    Column("policy", String(64), nullable=False),
+    Column("placements", JSON, nullable=False),
+    Column("preemptions", JSON, nullable=False),
+    Column("infeasible", JSON, nullable=False),
+)

@@ -1,0 +1,373 @@
+"""The Store: every durable read and write of the control plane.
+
+Contracts:
+- A write that the API acknowledges is committed before the method returns.
+- Job and site state changes go through `cpnet.core.states`; a transition that the table does not
+  allow raises InvalidTransition and writes nothing.
+- Job rows carry a `version`; the reconciler's updates name the version they read, so a concurrent
+  change (a cancel from the API) makes the update a no-op instead of overwriting it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import QueuePool
+
+from cpnet.core.errors import CpnetError
+from cpnet.core.model import Site, Tier
+from cpnet.core.states import JobState, SiteState, check_site_transition, check_transition
+from cpnet.control.store import schema as t
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a token belongs to: one tenant, or the admin (tenant None)."""
+
+    tenant_id: str | None
+    admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    seq: int
+    id: str
+    tenant_id: str
+    idempotency_key: str
+    spec: Mapping[str, Any]
+    state: JobState
+    version: int
+    attempt: int
+    lost_count: int
+    submitted_s: float
+    started_s: float | None
+    finished_s: float | None
+    site: str | None
+    accelerator: str | None
+    num_devices: int | None
+    handle: str | None
+    released: bool
+    exit_code: int | None
+    reason: str | None
+    attained_device_s: float
+    steps_done: float
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRecord:
+    site: Site
+    state: SiteState
+    source: str
+    heartbeat_s: float | None
+    heartbeat_timeout_s: float | None
+    version: int
+
+
+class StoreError(CpnetError):
+    """A store operation that cannot be done as asked (not found, conflict)."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def default_sqlite_url(data_dir: str | Path) -> str:
+    path = Path(data_dir).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path / 'cpnet.db'}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; synchronous=NORMAL keeps every commit durable
+    # against a process crash (kill -9), which is the guarantee we give (not against power loss).
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _job(row: Any) -> JobRecord:
+    m = row._mapping
+    return JobRecord(
+        seq=m["seq"], id=m["id"], tenant_id=m["tenant_id"], idempotency_key=m["idempotency_key"],
+        spec=m["spec"], state=JobState(m["state"]), version=m["version"], attempt=m["attempt"],
+        lost_count=m["lost_count"], submitted_s=m["submitted_s"], started_s=m["started_s"],
+        finished_s=m["finished_s"], site=m["site"], accelerator=m["accelerator"],
+        num_devices=m["num_devices"], handle=m["handle"], released=bool(m["released"]),
+        exit_code=m["exit_code"], reason=m["reason"], attained_device_s=m["attained_device_s"],
+        steps_done=m["steps_done"],
+    )
+
+
+def _site(row: Any) -> SiteRecord:
+    m = row._mapping
+    site = Site(
+        id=m["id"], tier=Tier(m["tier"]), region=m["region"], lat=m["lat"], lon=m["lon"],
+        inventory=dict(m["inventory"]), pue=m["pue"], price_usd_per_kwh=m["price_usd_per_kwh"],
+        carbon_g_per_kwh=m["carbon_g_per_kwh"], emulated=frozenset(m["emulated"]),
+    )
+    return SiteRecord(site, SiteState(m["state"]), m["source"], m["heartbeat_s"], m["heartbeat_timeout_s"], m["version"])
+
+
+class Store:
+    """Open with a SQLAlchemy URL (`sqlite:///path.db` or `postgresql+psycopg://...`)."""
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self.sqlite = url.startswith("sqlite")
+        if self.sqlite:
+            self.engine: Engine = create_engine(
+                url, poolclass=QueuePool, pool_size=pool_size, max_overflow=pool_size,
+                connect_args={"check_same_thread": False, "timeout": 10},
+            )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+    # -- schema -----------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Apply the Alembic migrations up to head (idempotent; run at every start)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- tenants and tokens -----------------------------------------------------------------------
+    def create_tenant(self, tenant_id: str, weight: float, now_s: float) -> str:
+        """Create a tenant and return its first token (shown once; only the hash is stored)."""
+        token = "cpt_" + secrets.token_urlsafe(24)
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(t.tenants).values(id=tenant_id, weight=weight, created_s=now_s))
+                c.execute(insert(t.tokens).values(hash=hash_token(token), tenant_id=tenant_id, admin=False, created_s=now_s))
+        except IntegrityError as exc:
+            raise StoreError(f"tenant '{tenant_id}' already exists") from exc
+        return token
+
+    def create_token(self, tenant_id: str | None, now_s: float) -> str:
+        """A new token for an existing tenant, or an admin token when tenant_id is None."""
+        token = ("cpa_" if tenant_id is None else "cpt_") + secrets.token_urlsafe(24)
+        with self.engine.begin() as c:
+            if tenant_id is not None and c.execute(select(t.tenants.c.id).where(t.tenants.c.id == tenant_id)).first() is None:
+                raise StoreError(f"no tenant '{tenant_id}'")
+            c.execute(insert(t.tokens).values(hash=hash_token(token), tenant_id=tenant_id, admin=tenant_id is None, created_s=now_s))
+        return token
+
+    def principal(self, token: str) -> Principal | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.tokens.c.tenant_id, t.tokens.c.admin).where(t.tokens.c.hash == hash_token(token))).first()
+        return None if row is None else Principal(row.tenant_id, bool(row.admin))
+
+    def tenants(self) -> dict[str, float]:
+        with self.engine.connect() as c:
+            return {r.id: r.weight for r in c.execute(select(t.tenants.c.id, t.tenants.c.weight))}
+
+    # -- jobs: API side ---------------------------------------------------------------------------
+    def submit_job(self, tenant_id: str, idempotency_key: str, spec: Mapping[str, Any], now_s: float) -> tuple[JobRecord, bool]:
+        """Insert a pending job; a repeated (tenant, key) returns the existing job and False."""
+        job_id = "j-" + uuid.uuid4().hex[:16]
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(t.jobs).values(
+                    id=job_id, tenant_id=tenant_id, idempotency_key=idempotency_key, spec=dict(spec),
+                    state=JobState.PENDING.value, version=1, attempt=0, lost_count=0, submitted_s=now_s,
+                    released=True, attained_device_s=0.0, steps_done=0.0,
+                ))
+                c.execute(insert(t.job_events).values(job_id=job_id, t_s=now_s, kind="submitted", to_state="pending", message=""))
+        except IntegrityError:
+            with self.engine.connect() as c:
+                row = c.execute(select(t.jobs).where(and_(t.jobs.c.tenant_id == tenant_id, t.jobs.c.idempotency_key == idempotency_key))).first()
+            if row is None:
+                raise
+            return _job(row), False
+        job = self.get_job(job_id)
+        assert job is not None
+        return job, True
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+        return None if row is None else _job(row)
+
+    def list_jobs(self, tenant_id: str | None = None, states: Iterable[str] = (), after_seq: int = 0, limit: int = 100) -> list[JobRecord]:
+        q = select(t.jobs).where(t.jobs.c.seq > after_seq)
+        if tenant_id is not None:
+            q = q.where(t.jobs.c.tenant_id == tenant_id)
+        states = list(states)
+        if states:
+            q = q.where(t.jobs.c.state.in_(states))
+        with self.engine.connect() as c:
+            return [_job(r) for r in c.execute(q.order_by(t.jobs.c.seq).limit(limit))]
+
+    def count_jobs(self) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.count()).select_from(t.jobs)).scalar_one())
+
+    def job_events(self, job_id: str) -> list[dict[str, Any]]:
+        q = select(t.job_events).where(t.job_events.c.job_id == job_id).order_by(t.job_events.c.seq)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    def cancel_job(self, job_id: str, now_s: float, reason: str = "cancelled by tenant") -> JobRecord:
+        """Move a job to CANCELLED; a job already finished keeps its state (InvalidTransition)."""
+        for _ in range(10):
+            job = self.get_job(job_id)
+            if job is None:
+                raise StoreError(f"no job '{job_id}'")
+            if self.transition(job, JobState.CANCELLED, now_s, "cancelled", reason, finished_s=now_s, reason=reason):
+                return self.get_job(job_id)  # type: ignore[return-value]
+        raise StoreError(f"job '{job_id}' changed too often to cancel; retry")
+
+    # -- jobs: reconciler side --------------------------------------------------------------------
+    def active_jobs(self) -> list[JobRecord]:
+        """Jobs the reconciler must look at: waiting, placed, running, or cancelled but not released."""
+        live = [JobState.PENDING.value, JobState.SCHEDULED.value, JobState.RUNNING.value]
+        q = select(t.jobs).where((t.jobs.c.state.in_(live)) | (t.jobs.c.released == False)).order_by(t.jobs.c.seq)  # noqa: E712
+        with self.engine.connect() as c:
+            return [_job(r) for r in c.execute(q)]
+
+    def transition(self, job: JobRecord, dst: JobState, now_s: float, kind: str, message: str = "", **fields: Any) -> bool:
+        """Apply `job.state -> dst` if the row still has `job.version`; False if it changed meanwhile.
+
+        Raises InvalidTransition (and writes nothing) when the table forbids the change.
+        """
+        check_transition(job.id, job.state, dst)
+        with self.engine.begin() as c:
+            return self._transition(c, job, dst, now_s, kind, message, fields)
+
+    def _transition(self, c: Any, job: JobRecord, dst: JobState, now_s: float, kind: str, message: str, fields: Mapping[str, Any]) -> bool:
+        check_transition(job.id, job.state, dst)
+        res = c.execute(
+            update(t.jobs).where(and_(t.jobs.c.id == job.id, t.jobs.c.version == job.version))
+            .values(state=dst.value, version=job.version + 1, **fields)
+        )
+        if res.rowcount != 1:
+            return False
+        c.execute(insert(t.job_events).values(job_id=job.id, t_s=now_s, kind=kind, from_state=job.state.value, to_state=dst.value, message=message))
+        return True
+
+    def apply_decision(
+        self, now_s: float, policy: str, record: Mapping[str, Any] | None,
+        changes: Sequence[tuple[JobRecord, JobState, str, str, Mapping[str, Any]]],
+    ) -> list[bool]:
+        """In ONE transaction: the decision row (if `record`) and each (job, dst, kind, message,
+        fields) transition; returns which transitions applied (a stale version is skipped)."""
+        for job, dst, *_ in changes:
+            check_transition(job.id, job.state, dst)
+        with self.engine.begin() as c:
+            if record is not None:
+                c.execute(insert(t.decisions).values(t_s=now_s, policy=policy, **record))
+            return [self._transition(c, job, dst, now_s, kind, msg, fields) for job, dst, kind, msg, fields in changes]
+
+    def update_job(self, job: JobRecord, now_s: float, kind: str, message: str = "", **fields: Any) -> bool:
+        """Change fields without a state change (e.g. record the handle); versioned like transition."""
+        with self.engine.begin() as c:
+            res = c.execute(
+                update(t.jobs).where(and_(t.jobs.c.id == job.id, t.jobs.c.version == job.version))
+                .values(version=job.version + 1, **fields)
+            )
+            if res.rowcount != 1:
+                return False
+            if kind:
+                c.execute(insert(t.job_events).values(job_id=job.id, t_s=now_s, kind=kind, message=message))
+            return True
+
+    def add_event(self, job_id: str, now_s: float, kind: str, message: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(t.job_events).values(job_id=job_id, t_s=now_s, kind=kind, message=message))
+
+    def start_attempt(self, job: JobRecord, now_s: float) -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(t.attempts).values(
+                job_id=job.id, attempt=job.attempt, tenant_id=job.tenant_id, site=job.site,
+                accelerator=job.accelerator, num_devices=job.num_devices, start_s=now_s,
+            ))
+
+    def end_attempt(self, job_id: str, attempt: int, now_s: float, energy_kwh: float | None = None) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                update(t.attempts).where(and_(t.attempts.c.job_id == job_id, t.attempts.c.attempt == attempt, t.attempts.c.end_s.is_(None)))
+                .values(end_s=now_s, energy_kwh=energy_kwh)
+            )
+
+    def record_decision(self, now_s: float, policy: str, placements: Sequence[Any], preemptions: Sequence[str], infeasible: Sequence[Any]) -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(t.decisions).values(t_s=now_s, policy=policy, placements=list(placements), preemptions=list(preemptions), infeasible=list(infeasible)))
+
+    def decisions(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(select(t.decisions).order_by(t.decisions.c.seq))]
+
+    # -- usage ------------------------------------------------------------------------------------
+    def usage_rows(self, tenant_id: str | None = None) -> list[dict[str, Any]]:
+        q = select(t.attempts)
+        if tenant_id is not None:
+            q = q.where(t.attempts.c.tenant_id == tenant_id)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    # -- sites ------------------------------------------------------------------------------------
+    def upsert_site(self, site: Site, source: str, now_s: float, heartbeat_timeout_s: float | None = None) -> None:
+        """Create or replace a site's description; a known site keeps its state."""
+        values = dict(
+            tier=site.tier.value, region=site.region, lat=site.lat, lon=site.lon, inventory=dict(site.inventory),
+            emulated=sorted(site.emulated), pue=site.pue, price_usd_per_kwh=site.price_usd_per_kwh,
+            carbon_g_per_kwh=site.carbon_g_per_kwh, source=source, heartbeat_s=now_s, heartbeat_timeout_s=heartbeat_timeout_s,
+        )
+        with self.engine.begin() as c:
+            row = c.execute(select(t.sites.c.version).where(t.sites.c.id == site.id)).first()
+            if row is None:
+                c.execute(insert(t.sites).values(id=site.id, state=SiteState.UP.value, version=1, **values))
+            else:
+                c.execute(update(t.sites).where(t.sites.c.id == site.id).values(version=row.version + 1, **values))
+
+    def heartbeat(self, site_id: str, now_s: float, inventory: Mapping[str, int] | None = None) -> SiteRecord:
+        rec = self.get_site(site_id)
+        if rec is None:
+            raise StoreError(f"no site '{site_id}'")
+        values: dict[str, Any] = {"heartbeat_s": now_s, "version": rec.version + 1}
+        if inventory is not None:
+            values["inventory"] = dict(inventory)
+        if rec.state == SiteState.DOWN:
+            check_site_transition(site_id, rec.state, SiteState.UP)
+            values["state"] = SiteState.UP.value
+        with self.engine.begin() as c:
+            c.execute(update(t.sites).where(t.sites.c.id == site_id).values(**values))
+        return self.get_site(site_id)  # type: ignore[return-value]
+
+    def set_site_state(self, site_id: str, dst: SiteState) -> bool:
+        rec = self.get_site(site_id)
+        if rec is None:
+            raise StoreError(f"no site '{site_id}'")
+        if rec.state == dst:
+            return False
+        check_site_transition(site_id, rec.state, dst)
+        with self.engine.begin() as c:
+            res = c.execute(update(t.sites).where(and_(t.sites.c.id == site_id, t.sites.c.version == rec.version)).values(state=dst.value, version=rec.version + 1))
+        return res.rowcount == 1
+
+    def get_site(self, site_id: str) -> SiteRecord | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.sites).where(t.sites.c.id == site_id)).first()
+        return None if row is None else _site(row)
+
+    def list_sites(self) -> list[SiteRecord]:
+        with self.engine.connect() as c:
+            return [_site(r) for r in c.execute(select(t.sites).order_by(t.sites.c.id))]
