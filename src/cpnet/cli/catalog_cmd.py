@@ -14,15 +14,8 @@ from cpnet.core.errors import UnknownNameError
 
 
 def register(app: typer.Typer) -> None:
-    if app.registered_callback is None:
-        # Without a callback, Typer collapses a one-command app into that command, and
-        # `cpnet catalog` would stop parsing while catalog is the only command registered.
-        app.callback()(_group)
     app.command("catalog", help="Show the accelerator catalog, or a job type's steps/s on every model.")(catalog)
 
-
-def _group() -> None:
-    """cpnet: a computing power network."""
 
 
 def catalog(

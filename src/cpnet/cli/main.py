@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer._click as _click  # Typer >= 0.29 bundles its own click
 from rich.console import Console
 
 from cpnet.core.errors import CpnetError
@@ -17,6 +18,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """cpnet: a computing power network."""
+    # An explicit callback keeps `cpnet <command>` a group even while only one command exists.
 
 
 def _register() -> None:
@@ -37,15 +44,11 @@ def main() -> None:
         sys.exit(2)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    except _click.exceptions.ClickException as exc:  # usage errors, in non-standalone mode
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":
