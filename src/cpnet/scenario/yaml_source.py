@@ -64,7 +64,7 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
     except yaml.YAMLError as exc:
         raise InputError(path, f"not valid YAML: {exc}") from None
     if root is not None:
-        _reject_duplicate_keys(root, path, [])
+        _reject_duplicate_keys(root, path, [], set())
     return YamlDocument(path=path, data=data, root=root)
 
 
@@ -79,8 +79,11 @@ def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
     return None
 
 
-def _reject_duplicate_keys(node: yaml.Node, path: str, loc: list[str | int]) -> None:
+def _reject_duplicate_keys(node: yaml.Node, path: str, loc: list[str | int], visited: set[int]) -> None:
     # PyYAML silently keeps the last of two equal keys; in a scenario that hides a typo.
+    if id(node) in visited:  # an alias: already checked, and possibly recursive
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
@@ -93,7 +96,7 @@ def _reject_duplicate_keys(node: yaml.Node, path: str, loc: list[str | int]) -> 
                         field=format_loc([*loc, key.value]),
                     )
                 seen.add(key.value)
-                _reject_duplicate_keys(value, path, [*loc, key.value])
+                _reject_duplicate_keys(value, path, [*loc, key.value], visited)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _reject_duplicate_keys(item, path, [*loc, i])
+            _reject_duplicate_keys(item, path, [*loc, i], visited)
