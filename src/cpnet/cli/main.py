@@ -7,6 +7,7 @@ import sys
 import typer
 import typer._click as _click  # Typer >= 0.29 bundles its own click
 from rich.console import Console
+from rich.markup import escape
 
 from cpnet.core.errors import CpnetError
 
@@ -31,6 +32,11 @@ def _register() -> None:
     from cpnet.cli import catalog_cmd; catalog_cmd.register(app)  # noqa: E702
     from cpnet.cli import simulate_cmd; simulate_cmd.register(app)  # noqa: E702
     from cpnet.cli import scenario_cmd; scenario_cmd.register(app)  # noqa: E702
+    from cpnet.cli import serve_cmd; serve_cmd.register(app)  # noqa: E702
+    from cpnet.cli import admin_cmd; admin_cmd.register(app)  # noqa: E702
+    from cpnet.cli import job_cmd; job_cmd.register(app)  # noqa: E702
+    from cpnet.cli import site_cmd; site_cmd.register(app)  # noqa: E702
+    from cpnet.cli import usage_cmd; usage_cmd.register(app)  # noqa: E702
     pass
 
 
@@ -40,7 +46,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except CpnetError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        # soft_wrap: the message stays one line even when stderr is a pipe
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except typer.Abort:
         sys.exit(130)
