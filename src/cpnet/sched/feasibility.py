@@ -93,6 +93,7 @@ class NetworkIndex:
     throughput: ThroughputTable
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     _memo: dict[ShapeKey, JobPools] = field(default_factory=dict)
+    _inventory: dict[Pool, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, snapshot: Snapshot) -> NetworkIndex:
@@ -110,6 +111,12 @@ class NetworkIndex:
         if self.sites is not snapshot.sites and self.sites != snapshot.sites:
             return False
         return self.links is snapshot.links or self.links == snapshot.links
+
+    def sites_inventory(self, pool: Pool) -> int:
+        """Devices of `pool`'s model at its site."""
+        if not self._inventory:
+            self._inventory.update({(s.id, m): c for s in self.sites for m, c in s.inventory.items()})
+        return self._inventory.get(pool, 0)
 
     def latency(self, a: str | None, b: str) -> float:
         if a is None:

@@ -1,0 +1,30 @@
+"""`gavel-las`: heterogeneity-aware max-min fairness (Gavel, OSDI'20 §4.1, `max_min_fairness_perf`).
+
+Rule: maximise the minimum over jobs of effective throughput sum_k T[j,k] x[j,k], normalised by the
+job's throughput under an equal share of the cluster and divided by its weight (priority weight x
+tenant weight), as an LP solved with HiGHS (cpnet.sched.maxmin_lp: two phases, warm-started from
+the previous basis, recomputed only when the job set changed and at most every reset_interval_s);
+realised by Gavel's round-based mechanism (cpnet.sched.rounds: 360 s rounds, priority = allocation
+/ fraction of time received, ties by deficit, models fastest first, whole gangs at one pool).
+Params: round_s (360), reset_interval_s (1920), second_phase (True).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cpnet.sched.maxmin_alloc import maxmin_allocator
+from cpnet.sched.policies.las import LasPolicy
+from cpnet.sched.registry import register
+from cpnet.sched.rounds import RoundParams
+
+
+@register("gavel-las")
+def make_gavel_las(params: Mapping[str, Any]) -> LasPolicy:
+    rp = RoundParams(
+        round_s=float(params.get("round_s", 360.0)),
+        reset_interval_s=float(params.get("reset_interval_s", 1920.0)),
+        fastest_first=True,
+    )
+    return LasPolicy(rp, maxmin_allocator(True, bool(params.get("second_phase", True))), name="gavel-las")

@@ -1,0 +1,45 @@
+"""`las`: least attained service, heterogeneity-agnostic (Tiresias' LAS as Gavel formulates it).
+
+Rule: Gavel's `max_min_fairness` policy, i.e. the max-min fairness LP with every throughput
+replaced by 1 (weighted by priority weight x tenant weight and by gang size), so every job is
+entitled to an equal weighted share of device time whatever the model; realised by Gavel's
+round-based mechanism (360 s rounds, priority = allocation / fraction of time received, ties by
+deficit; models visited in a seeded random order each round, as Gavel shuffles worker types for
+agnostic policies). See cpnet.sched.rounds and cpnet.sched.maxmin_lp.
+Params: round_s (360), reset_interval_s (1920), second_phase (True).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cpnet.core.snapshot import Decision, Snapshot
+from cpnet.sched.maxmin_alloc import maxmin_allocator
+from cpnet.sched.registry import register
+from cpnet.sched.rounds import Allocator, RoundParams, decide_rounds
+
+
+@dataclass(frozen=True)
+class LasPolicy:
+    params: RoundParams
+    allocate: Allocator
+    name: str = "las"
+
+    @property
+    def round_s(self) -> float:
+        return self.params.round_s
+
+    def decide(self, snapshot: Snapshot) -> Decision:
+        return decide_rounds(snapshot, self.allocate, self.params)
+
+
+@register("las")
+def make_las(params: Mapping[str, Any]) -> LasPolicy:
+    rp = RoundParams(
+        round_s=float(params.get("round_s", 360.0)),
+        reset_interval_s=float(params.get("reset_interval_s", 1920.0)),
+        fastest_first=False,
+    )
+    return LasPolicy(rp, maxmin_allocator(False, bool(params.get("second_phase", True))))

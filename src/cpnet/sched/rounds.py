@@ -1,0 +1,233 @@
+"""Gavel's round-based mechanism (OSDI'20 §5; `scheduler.py` of stanford-futuredata/gavel).
+
+An allocation A[j][k] (time fraction of job j on accelerator model k, from a policy's allocator) is
+realised in rounds of `round_s` seconds, as Gavel's simulator does it:
+
+* Time accounting. Each job starts with `job_time[j][k] = round_s / 2` on every model; after a round
+  it adds the wall time it ran on k, and so does `worker_time[k]`.
+* Resets. The allocation is recomputed only when the job set changed *and* at least
+  `reset_interval_s` (Gavel's `minimum_time_between_allocation_resets`, 1920 s) passed since the last
+  reset. A reset first adds to each job's deficit on k the time it should have received
+  (A[j][k] x elapsed) less the time it got, then sets job_time to round_s / 2 and worker_time[k] to
+  the sum of those; jobs that arrive between resets have no allocation (priority 0) until the next.
+* Priorities. priority[j][k] = A[j][k] / (job_time[j][k] / worker_time[k]), A x 1e9 while the
+  fraction is 0, and 0 without allocation.
+* Selection. Models are taken in order (heterogeneity-aware policies: fastest first; agnostic ones:
+  a seeded shuffle per round); each model's jobs are sorted by (priority, deficit, allocation)
+  descending, ties in arrival order, and the lists are walked greedily: a job is scheduled at most
+  once per round, as a whole gang of `num_devices` devices of one pool, if a pool of that model has
+  room. FIFO policies skip zero-priority jobs (as Gavel does); others use spare devices for them.
+* Placement. A job keeps its current pool when it is still free in this round; otherwise the first
+  pool with room in the feasibility module's site order. The Decision is the delta to the current
+  placements: moves and starts as placements, unscheduled running jobs as preemptions.
+
+Everything carried between rounds lives in `RoundState` (returned as `Decision.policy_state`); it is
+never mutated, only replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapshot
+from cpnet.sched.feasibility import JobPools, NetworkIndex, Pool, index_for
+from cpnet.sched.seeded import pick
+
+Alloc = Mapping[str, Mapping[str, float]]  # job id -> model -> time fraction
+
+
+@dataclass(frozen=True, slots=True)
+class AllocInput:
+    """What an allocator sees at a reset: the feasible jobs (arrival order) and the network."""
+
+    snapshot: Snapshot
+    jobs: Sequence[JobView]
+    pools: Mapping[str, JobPools]
+    capacity: Mapping[str, int]  # model -> devices over all sites
+    index: NetworkIndex
+    previous: Alloc  # the allocation being replaced
+    private: Any  # the allocator's own state from its previous call (e.g. an LP basis)
+
+
+Allocator = Callable[[AllocInput], tuple[Alloc, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RoundParams:
+    round_s: float = 360.0
+    reset_interval_s: float = 1920.0
+    fastest_first: bool = True  # False: seeded shuffle of the model order each round
+    skip_zero_priority: bool = False  # Gavel's FIFO rule
+
+
+@dataclass(frozen=True, slots=True)
+class RoundState:
+    index: NetworkIndex
+    round_no: int = 0
+    last_now_s: float | None = None
+    last_reset_s: float | None = None
+    need_update: bool = True
+    alloc: Alloc = field(default_factory=dict)
+    job_time: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    worker_time: Mapping[str, float] = field(default_factory=dict)
+    deficit: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # job -> model -> s
+    # job -> (model, time on that model when scheduled, expected run time in the round)
+    scheduled: Mapping[str, tuple[str, float, float]] = field(default_factory=dict)
+    private: Any = None
+
+
+def _time_on_model(jv: JobView, model: str, now_s: float) -> float:
+    return sum(v for (site, m), v in jv.time_on_at(now_s).items() if m == model)
+
+
+def _model_order(models: list[str], jobs: Sequence[JobView], pools: Mapping[str, JobPools],
+                 params: RoundParams, seed: int, round_no: int) -> list[str]:
+    if params.fastest_first:
+        score = dict.fromkeys(models, 0.0)
+        for jv in jobs:
+            rate = pools[jv.id].rate
+            if not rate:
+                continue
+            best = max(rate.values())
+            for m, r in rate.items():
+                score[m] = score.get(m, 0.0) + r / best
+        return sorted(models, key=lambda m: (-score.get(m, 0.0), m))
+    order = sorted(models)
+    for i in range(len(order) - 1, 0, -1):  # Fisher-Yates with keyed draws
+        j = pick(seed, f"round:{round_no}:{i}", i + 1)
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) -> Decision:
+    """One round of Gavel's mechanism; see the module docstring."""
+    prev = snapshot.policy_state if isinstance(snapshot.policy_state, RoundState) else None
+    index = index_for(snapshot, prev.index if prev else None)
+    st = prev if prev is not None and prev.index is index else RoundState(index=index)
+    now = snapshot.now_s
+    half = params.round_s / 2.0
+    capacity: dict[str, int] = {}
+    for s in snapshot.sites:
+        for m, c in s.inventory.items():
+            if c > 0:
+                capacity[m] = capacity.get(m, 0) + c
+    models = sorted(capacity)
+
+    infeasible: list[Infeasible] = []
+    jobs: list[JobView] = []
+    pools: dict[str, JobPools] = {}
+    for jv in snapshot.jobs:
+        jp = index.pools_for(jv.spec)
+        if jp.reason is not None:
+            if jv.placement is None:
+                infeasible.append(Infeasible(jv.id, jp.reason))
+                continue
+        pools[jv.id] = jp
+        jobs.append(jv)
+    by_id = {jv.id: jv for jv in jobs}
+
+    # 1. account for the round that just ended
+    job_time = {j: dict(v) for j, v in st.job_time.items() if j in by_id}
+    worker_time = dict(st.worker_time)
+    elapsed = 0.0 if st.last_now_s is None else now - st.last_now_s
+    for j, (m, time_on_then, expected) in st.scheduled.items():
+        jv = by_id.get(j)
+        ran = min(elapsed, expected) if jv is None else _time_on_model(jv, m, now) - time_on_then
+        worker_time[m] = worker_time.get(m, 0.0) + ran
+        if jv is not None and j in job_time:
+            job_time[j][m] = job_time[j].get(m, half) + ran
+    deficit = {j: v for j, v in st.deficit.items() if j in by_id}
+    need_update = st.need_update or len(job_time) != len(st.job_time)
+    for jv in jobs:
+        if jv.id not in job_time:
+            job_time[jv.id] = dict.fromkeys(models, half)
+            deficit[jv.id] = {}
+            need_update = True
+
+    # 2. reset and reallocate when due
+    alloc, private, last_reset = st.alloc, st.private, st.last_reset_s
+    if need_update and (last_reset is None or now - last_reset >= params.reset_interval_s):
+        since = now - (last_reset if last_reset is not None else 0.0)
+        worker_time = dict.fromkeys(models, 0.0)
+        new_deficit = {}
+        for j, times in job_time.items():
+            a = alloc.get(j, {})
+            d = dict(deficit.get(j, {}))
+            for m in models:
+                d[m] = d.get(m, 0.0) + a.get(m, 0.0) * since - (times.get(m, half) - half)
+                worker_time[m] += half
+            new_deficit[j] = d
+            job_time[j] = dict.fromkeys(models, half)
+        deficit = new_deficit
+        alloc, private = allocate(AllocInput(snapshot, jobs, pools, capacity, index, alloc, private))
+        last_reset = now
+        need_update = False
+
+    # 3. priorities and greedy selection
+    order = _model_order(models, jobs, pools, params, snapshot.seed, st.round_no)
+    queue: list[tuple[float, float, float, int, str, str]] = []
+    for m in order:
+        entries = []
+        wt = worker_time.get(m, 0.0)
+        for pos, jv in enumerate(jobs):
+            if m not in pools[jv.id].by_model:
+                continue
+            a = alloc.get(jv.id, {}).get(m, 0.0)
+            frac = job_time[jv.id].get(m, half) / wt if wt > 0 else 0.0
+            prio = 0.0 if a <= 0.0 else (a / frac if frac > 0 else a * 1e9)
+            entries.append((prio, deficit.get(jv.id, {}).get(m, 0.0), a, pos, jv.id, m))
+        entries.sort(key=lambda e: (-e[0], -e[1], -e[2], e[3]))
+        queue.extend(entries)
+
+    room: dict[Pool, int] = {}
+    for s in snapshot.sites:
+        for m, c in s.inventory.items():
+            if c > 0:
+                room[(s.id, m)] = c
+    left = dict(capacity)
+    chosen: dict[str, Pool] = {}
+    for prio, _d, _a, _pos, j, m in queue:
+        if left.get(m, 0) <= 0 or j in chosen:
+            continue
+        if params.skip_zero_priority and prio <= 0.0:
+            continue
+        jv = by_id[j]
+        n = jv.spec.num_devices
+        if n > left[m]:
+            continue
+        current = jv.placement.pool if jv.placement is not None else None
+        cands = pools[j].by_model[m]
+        pool = current if current in cands and room.get(current, 0) >= n else None
+        if pool is None:
+            pool = next((p for p in cands if room.get(p, 0) >= n), None)
+        if pool is None:
+            continue
+        room[pool] -= n
+        left[m] -= n
+        chosen[j] = pool
+
+    # 4. the delta to apply, and what to remember
+    placements: list[Placement] = []
+    preemptions: list[str] = []
+    scheduled: dict[str, tuple[str, float, float]] = {}
+    for jv in jobs:
+        pool = chosen.get(jv.id)
+        if pool is None:
+            if jv.placement is not None:
+                preemptions.append(jv.id)
+            continue
+        if jv.placement is None or jv.placement.pool != pool:
+            placements.append(Placement(jv.id, pool[0], pool[1], jv.spec.num_devices))
+        rate = pools[jv.id].rate[pool[1]]
+        remaining = max(0.0, jv.spec.total_steps - jv.steps_at(now))
+        expected = min(params.round_s, remaining / rate) if rate > 0 else params.round_s
+        scheduled[jv.id] = (pool[1], _time_on_model(jv, pool[1], now), expected)
+
+    state = RoundState(
+        index=index, round_no=st.round_no + 1, last_now_s=now, last_reset_s=last_reset,
+        need_update=need_update, alloc=alloc, job_time=job_time, worker_time=worker_time,
+        deficit=deficit, scheduled=scheduled, private=private,
+    )
+    return Decision(tuple(placements), tuple(preemptions), tuple(infeasible), state)
