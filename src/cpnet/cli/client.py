@@ -1,0 +1,68 @@
+"""HTTP client of the control plane, shared by the `job`, `site` and `usage` commands.
+
+Server URL and token: flags, else $CPNET_URL / $CPNET_TOKEN, else the config file
+($CPNET_CONFIG, default ~/.config/cpnet/config.yaml, keys `url` and `token`), else
+http://127.0.0.1:8080 and no token. Every failure becomes a CpnetError: one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from cpnet.core.errors import CpnetError, InputError
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("CPNET_CONFIG") or Path.home() / ".config" / "cpnet" / "config.yaml")
+
+
+def resolve(url: str | None, token: str | None) -> tuple[str, str | None]:
+    file: dict[str, Any] = {}
+    path = config_path()
+    if path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(str(path), f"not valid YAML ({exc.__class__.__name__}); expected keys url and token") from exc
+        if not isinstance(loaded, dict):
+            raise InputError(str(path), "expected a mapping with keys url and token")
+        file = loaded
+    url = url or os.environ.get("CPNET_URL") or file.get("url") or DEFAULT_URL
+    token = token or os.environ.get("CPNET_TOKEN") or file.get("token")
+    return str(url).rstrip("/"), token
+
+
+class Client:
+    def __init__(self, url: str | None = None, token: str | None = None, timeout_s: float = 30.0) -> None:
+        self.url, self.token = resolve(url, token)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
+
+    def request(self, method: str, path: str, *, retries: int = 0, **kw: Any) -> httpx.Response:
+        for attempt in range(retries + 1):
+            try:
+                r = self._http.request(method, path, **kw)
+                break
+            except httpx.TransportError as exc:
+                if attempt == retries:
+                    why = str(exc).split("] ")[-1] or exc.__class__.__name__
+                    raise CpnetError(f"cannot reach the cpnet server at {self.url}: {why}") from exc
+                time.sleep(0.5 * (attempt + 1))
+        if r.status_code >= 400:
+            try:
+                msg = r.json().get("error") or r.text
+            except ValueError:
+                msg = r.text
+            raise CpnetError(f"{method} {path}: HTTP {r.status_code}: {msg}")
+        return r
+
+    def json(self, method: str, path: str, **kw: Any) -> Any:
+        return self.request(method, path, **kw).json()
