@@ -14,7 +14,12 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "traces"
 
 
 class GavelIsolatedTable:
-    def __init__(self) -> None:
+    """Measured values only. With `beyond_8=True`, counts above a type's largest measured count m
+    get rate(m) * n / m: a plain stand-in for cpnet.catalog's estimate, so that traces with 16-128
+    GPU jobs (Philly, ITP) can be typed in tests."""
+
+    def __init__(self, *, beyond_8: bool = False) -> None:
+        self._beyond_8 = beyond_8
         self._rates: dict[tuple[str, str, int], float] = {}
         with open(FIXTURES / "gavel_isolated_throughputs.csv", newline="") as f:
             for row in csv.DictReader(f):
@@ -24,7 +29,12 @@ class GavelIsolatedTable:
         self._types = sorted({t for t, _, _ in self._rates})
 
     def steps_per_s(self, job_type: str, accelerator: str, num_devices: int) -> float | None:
-        return self._rates.get((job_type, accelerator, num_devices))
+        rate = self._rates.get((job_type, accelerator, num_devices))
+        if rate is None and self._beyond_8 and num_devices > 8:
+            top = max((n for t, a, n in self._rates if t == job_type and a == accelerator), default=None)
+            if top is not None:
+                rate = self._rates[(job_type, accelerator, top)] * num_devices / top
+        return rate
 
     def job_types(self) -> list[str]:
         return list(self._types)
