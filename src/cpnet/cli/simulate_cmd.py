@@ -61,7 +61,8 @@ def simulate(
         raise CpnetError(f"--policy names repeat: {policies}; give each policy once")
     scenario_name = scenario or DEFAULT_SCENARIO
     trace_name = trace or DEFAULT_TRACE
-    console = Console()
+    # Piped output has no width to wrap to: give the comparison table room for all its columns.
+    console = Console() if Console().is_terminal else Console(width=160)
 
     wall0 = time.perf_counter()
     catalog = load_catalog()

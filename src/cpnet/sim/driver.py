@@ -102,6 +102,9 @@ EventHook = Callable[[SimEvent, SimState], None]
 ProgressHook = Callable[[float, int], None]  # (simulated now_s, jobs ended so far)
 
 
+_NO_TIME: Mapping[tuple[str, str], float] = MappingProxyType({})  # shared, immutable
+
+
 class _Job:
     """Mutable per-job bookkeeping inside the driver; the scheduler only ever sees `view`."""
 
@@ -120,14 +123,14 @@ class _Job:
         self.rate = 0.0
         self.steps_done = 0.0
         self.attained_device_s = 0.0
-        self.time_on: dict[tuple[str, str], float] = {}
+        self.time_on: Mapping[tuple[str, str], float] = _NO_TIME
         self.restarts = 0
         self.version = 0
         self.first_start_s: float | None = None
         self.history: list[PlacementChange] = []
         self.device_s: dict[tuple[str, str], float] = {}
         self.events = 1
-        self.view = JobView(spec, None, now_s)
+        self.view = JobView(spec, None, now_s, 0.0, 0.0, 0.0, _NO_TIME, 0)
 
 
 def run_simulation(
@@ -220,6 +223,10 @@ class _Simulation:
         self.tl_times: dict[str, list[float]] = {m: [] for m in models}
         self.tl_busy: dict[str, list[int]] = {m: [] for m in models}
         self.jobs: dict[str, _Job] = {}  # active (waiting or running) jobs, in arrival order
+        # Same keys and order as `jobs`; re-assigning a key keeps its place, so the snapshot's
+        # job tuple is one C-level copy of this dict's values.
+        self.views: dict[str, JobView] = {}
+        self.rates: dict[tuple[str, str, int], float | None] = {}  # the table is pure: memoise it
         self.records: list[JobRecord] = []
         self.heap: list[tuple[float, int, _Job, int]] = []  # (finish_s, seq, job, version)
         self.seq = itertools.count()
@@ -249,20 +256,28 @@ class _Simulation:
         return self._result()
 
     def _run_event_driven(self) -> None:
-        heap = self.heap
-        while not self._done():
-            self._drop_stale()
-            t_fin = heap[0][0] if heap else math.inf
-            t_arr = self.pending.arrival_s if self.pending is not None else math.inf
+        # The hot loop of every event-driven replay: kept flat on purpose (see bench/sim_speed.py).
+        heap, jobs, inf, pop = self.heap, self.jobs, math.inf, heapq.heappop
+        measured = self.measure is not None
+        while True:
+            if measured and self._done():
+                break
+            while heap and heap[0][2].version != heap[0][3]:
+                pop(heap)  # stale: the job was preempted or moved after this was scheduled
+            pending = self.pending
+            if pending is None and not jobs:
+                break
+            t_fin = heap[0][0] if heap else inf
+            t_arr = pending.arrival_s if pending is not None else inf
             t = t_fin if t_fin < t_arr else t_arr
-            if t == math.inf:
+            if t == inf:
                 break  # waiting jobs that nothing will ever start: recorded as unfinished
             self.now_s = t
             changed = self._finish_due(t) if t_fin == t else False
             if t_arr == t:
                 self._arrive_due(t)
                 changed = True
-            if changed and self.jobs:
+            if changed and jobs:
                 self._decide()
 
     def _run_rounds(self, round_s: float) -> None:
@@ -324,6 +339,7 @@ class _Simulation:
             job = _Job(spec, self.next_index, t)
             self.next_index += 1
             jobs[spec.id] = job
+            self.views[spec.id] = job.view
             self.jobs_tuple = None
             self.events += 1
             if self.on_event is not None:
@@ -350,7 +366,7 @@ class _Simulation:
     # ---- decisions --------------------------------------------------------------------------
     def _snapshot(self) -> Snapshot:
         if self.jobs_tuple is None:
-            self.jobs_tuple = tuple([j.view for j in self.jobs.values()])
+            self.jobs_tuple = tuple(self.views.values())
         return Snapshot(
             self.now_s, self.sites, self.jobs_tuple, dict(self.free), self.throughput, self.catalog,
             self.links, self.tenants, self.seed, self.policy_state,
@@ -367,6 +383,15 @@ class _Simulation:
 
     def _apply(self, d: Decision) -> None:
         now = self.now_s
+        if len(d.placements) == 1 and not d.preemptions and not d.infeasible:  # the common case
+            p = d.placements[0]
+            job = self.jobs.get(p.job_id)
+            if job is not None and job.placement is None:
+                self._check_gang(job.spec, p)
+                self._start(job, p, now)
+                if self.on_event is not None:
+                    self._emit("start", job, p)
+                return
         named: set[str] = set()
         for item in d.infeasible:
             job = self._named(item.job_id, named, "infeasible")
@@ -422,7 +447,10 @@ class _Simulation:
             raise SimulationError(
                 f"placement of job {job.spec.id} on {pool} needs {n} devices but only {free} are free at t={now!r} s"
             )
-        rate = self.throughput.steps_per_s(job.spec.job_type, p.accelerator, n)
+        key = (job.spec.job_type, p.accelerator, n)
+        rate = self.rates.get(key, -1.0)
+        if rate == -1.0:
+            rate = self.rates[key] = self.throughput.steps_per_s(*key)
         if rate is None or not rate > 0:
             raise SimulationError(
                 f"job {job.spec.id} ({job.spec.job_type!r}) placed on {n} x {p.accelerator}, where its throughput is {rate!r}"
@@ -442,7 +470,9 @@ class _Simulation:
         job.history.append(PlacementChange(now, p.site, p.accelerator, n))
         remaining = max(0.0, job.spec.total_steps - job.steps_done)
         heapq.heappush(self.heap, (job.progress_from_s + remaining / rate, next(self.seq), job, job.version))
-        job.view = JobView(job.spec, p, now, job.attained_device_s, job.steps_done, rate, job.time_on, job.restarts)
+        job.view = self.views[job.spec.id] = JobView(
+            job.spec, p, now, job.attained_device_s, job.steps_done, rate, job.time_on, job.restarts
+        )
         job.events += 1
         self.jobs_tuple = None
         self.events += 1
@@ -468,7 +498,9 @@ class _Simulation:
         self.free[pool] += n
         self._set_busy(p.accelerator, -n, now)
         if not finished:
-            job.view = JobView(job.spec, None, now, job.attained_device_s, job.steps_done, 0.0, time_on, job.restarts)
+            job.view = self.views[job.spec.id] = JobView(
+                job.spec, None, now, job.attained_device_s, job.steps_done, 0.0, time_on, job.restarts
+            )
             job.events += 1
             self.jobs_tuple = None
             self.events += 1
@@ -485,6 +517,7 @@ class _Simulation:
 
     def _end(self, job: _Job, outcome: JobOutcome, now: float, reason: str = "") -> None:
         del self.jobs[job.spec.id]
+        del self.views[job.spec.id]
         self.jobs_tuple = None
         job.events += 1
         self.events += 1

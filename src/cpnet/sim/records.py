@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from cpnet.core.model import Site, Tenant
 
@@ -15,9 +16,11 @@ class JobOutcome(StrEnum):
     UNFINISHED = "unfinished"  # still waiting or running when the simulation stopped
 
 
-@dataclass(frozen=True, slots=True)
-class PlacementChange:
-    """The job started (or moved) at `time_s` on `num_devices` x `accelerator` at `site`."""
+class PlacementChange(NamedTuple):
+    """The job started (or moved) at `time_s` on `num_devices` x `accelerator` at `site`.
+
+    A NamedTuple rather than a dataclass: the driver makes one per start, and tuples are cheap.
+    """
 
     time_s: float
     site: str

@@ -42,7 +42,7 @@ def comparison_table(runs: Sequence[tuple[SimulationResult, Metrics]], title: st
     table = Table(title=title or None)
     for col in ("policy", "jobs", "avg JCT h", "median JCT h", "p99 JCT h", "avg queue h", "makespan h",
                 "util", "energy kWh", "cost USD", "Jain"):  # fmt: skip
-        table.add_column(col, justify="left" if col == "policy" else "right")
+        table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=col == "policy")
     for result, m in runs:
         jobs = f"{m.jobs_finished}/{m.jobs}" + (f" ({m.jobs_infeasible} infeasible)" if m.jobs_infeasible else "")
         table.add_row(
@@ -156,7 +156,7 @@ def plot_utilization(path: Path, runs: Sequence[tuple[SimulationResult, Metrics]
         ax.plot(hours, [100 * u for u in tl["all"]], label=result.policy, linewidth=1)
     ax.set_xlabel("simulated time since first arrival (hours)")
     ax.set_ylabel("busy devices (% of all devices)")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(bottom=0)
     ax.set_title("Utilization over time")
     ax.grid(True, alpha=0.3)
     ax.legend()
