@@ -41,7 +41,7 @@ def view(spec: JobSpec, placement: tuple[str, str] | None = None, attained: floa
 def snapshot(sites: Iterable[Site], jobs: Iterable[JobView], rates: Mapping[tuple[str, str], float],
              now: float = 0.0, links: Iterable[Link] = (), tenants: Iterable[Tenant] = (),
              state: object = None, free: Mapping[tuple[str, str], int] | None = None,
-             seed: int = 0) -> Snapshot:
+             seed: int = 0, throughput: LiteralThroughput | None = None) -> Snapshot:
     sites = tuple(sites)
     jobs = tuple(sorted(jobs, key=lambda j: j.spec.arrival_s))
     if free is None:
@@ -51,7 +51,7 @@ def snapshot(sites: Iterable[Site], jobs: Iterable[JobView], rates: Mapping[tupl
                 used[j.placement.pool] = used.get(j.placement.pool, 0) + j.placement.num_devices
         free = {(s.id, m): c - used.get((s.id, m), 0) for s in sites for m, c in s.inventory.items()}
     return Snapshot(now_s=now, sites=sites, jobs=jobs, free=dict(free),
-                    throughput=LiteralThroughput(dict(rates)), links=tuple(links),
+                    throughput=throughput or LiteralThroughput(dict(rates)), links=tuple(links),
                     tenants={t.id: t for t in tenants}, seed=seed, policy_state=state)
 
 
@@ -78,7 +78,8 @@ def apply(snap: Snapshot, d: Decision, now: float | None = None,
     jobs.extend(JobView(spec=s, as_of_s=now) for s in arrivals)
     nxt = replace(snap, now_s=now, jobs=(), free={}, policy_state=d.policy_state)
     return snapshot(snap.sites, jobs, snap.throughput.rates, now=now, links=snap.links,  # type: ignore[attr-defined]
-                    tenants=snap.tenants.values(), state=nxt.policy_state, seed=snap.seed)
+                    tenants=snap.tenants.values(), state=nxt.policy_state, seed=snap.seed,
+                    throughput=snap.throughput)  # type: ignore[arg-type]
 
 
 def check_gangs(snap: Snapshot, d: Decision) -> None:

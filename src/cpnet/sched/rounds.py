@@ -28,7 +28,7 @@ never mutated, only replaced.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapshot
@@ -73,13 +73,9 @@ class RoundState:
     job_time: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     worker_time: Mapping[str, float] = field(default_factory=dict)
     deficit: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # job -> model -> s
-    # job -> (model, time on that model when scheduled, expected run time in the round)
-    scheduled: Mapping[str, tuple[str, float, float]] = field(default_factory=dict)
+    # job -> (model, expected run time in the round: round_s or until its steps are done)
+    scheduled: Mapping[str, tuple[str, float]] = field(default_factory=dict)
     private: Any = None
-
-
-def _time_on_model(jv: JobView, model: str, now_s: float) -> float:
-    return sum(v for (site, m), v in jv.time_on_at(now_s).items() if m == model)
 
 
 def _model_order(models: list[str], jobs: Sequence[JobView], pools: Mapping[str, JobPools],
@@ -105,7 +101,8 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
     """One round of Gavel's mechanism; see the module docstring."""
     prev = snapshot.policy_state if isinstance(snapshot.policy_state, RoundState) else None
     index = index_for(snapshot, prev.index if prev else None)
-    st = prev if prev is not None and prev.index is index else RoundState(index=index)
+    # A changed network keeps the accounting (the allocation is revisited at the next reset).
+    st = RoundState(index=index) if prev is None else replace(prev, index=index)
     now = snapshot.now_s
     half = params.round_s / 2.0
     capacity: dict[str, int] = {}
@@ -128,16 +125,19 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
         jobs.append(jv)
     by_id = {jv.id: jv for jv in jobs}
 
-    # 1. account for the round that just ended
-    job_time = {j: dict(v) for j, v in st.job_time.items() if j in by_id}
+    # 1. account for the round that just ended (as Gavel's simulator: a scheduled job ran the whole
+    # round, or until its remaining steps were done)
+    job_time = {j: v for j, v in st.job_time.items() if j in by_id}
     worker_time = dict(st.worker_time)
     elapsed = 0.0 if st.last_now_s is None else now - st.last_now_s
-    for j, (m, time_on_then, expected) in st.scheduled.items():
-        jv = by_id.get(j)
-        ran = min(elapsed, expected) if jv is None else _time_on_model(jv, m, now) - time_on_then
+    for j, (m, expected) in st.scheduled.items():
+        ran = min(elapsed, expected)
         worker_time[m] = worker_time.get(m, 0.0) + ran
-        if jv is not None and j in job_time:
-            job_time[j][m] = job_time[j].get(m, half) + ran
+        times = job_time.get(j)
+        if times is not None:
+            times = dict(times)
+            times[m] = times.get(m, half) + ran
+            job_time[j] = times
     deficit = {j: v for j, v in st.deficit.items() if j in by_id}
     need_update = st.need_update or len(job_time) != len(st.job_time)
     for jv in jobs:
@@ -168,16 +168,21 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
     # 3. priorities and greedy selection
     order = _model_order(models, jobs, pools, params, snapshot.seed, st.round_no)
     queue: list[tuple[float, float, float, int, str, str]] = []
+    rows = [(pos, jv.id, pools[jv.id].by_model, alloc.get(jv.id, {}), job_time[jv.id],
+             deficit.get(jv.id, {})) for pos, jv in enumerate(jobs)]
     for m in order:
-        entries = []
         wt = worker_time.get(m, 0.0)
-        for pos, jv in enumerate(jobs):
-            if m not in pools[jv.id].by_model:
+        entries = []
+        for pos, j, feasible, a_row, times, d_row in rows:
+            if m not in feasible:
                 continue
-            a = alloc.get(jv.id, {}).get(m, 0.0)
-            frac = job_time[jv.id].get(m, half) / wt if wt > 0 else 0.0
-            prio = 0.0 if a <= 0.0 else (a / frac if frac > 0 else a * 1e9)
-            entries.append((prio, deficit.get(jv.id, {}).get(m, 0.0), a, pos, jv.id, m))
+            a = a_row.get(m, 0.0)
+            if a <= 0.0:
+                prio = 0.0
+            else:
+                frac = times.get(m, half) / wt if wt > 0 else 0.0
+                prio = a / frac if frac > 0 else a * 1e9
+            entries.append((prio, d_row.get(m, 0.0), a, pos, j, m))
         entries.sort(key=lambda e: (-e[0], -e[1], -e[2], e[3]))
         queue.extend(entries)
 
@@ -211,7 +216,7 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
     # 4. the delta to apply, and what to remember
     placements: list[Placement] = []
     preemptions: list[str] = []
-    scheduled: dict[str, tuple[str, float, float]] = {}
+    scheduled: dict[str, tuple[str, float]] = {}
     for jv in jobs:
         pool = chosen.get(jv.id)
         if pool is None:
@@ -223,7 +228,7 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
         rate = pools[jv.id].rate[pool[1]]
         remaining = max(0.0, jv.spec.total_steps - jv.steps_at(now))
         expected = min(params.round_s, remaining / rate) if rate > 0 else params.round_s
-        scheduled[jv.id] = (pool[1], _time_on_model(jv, pool[1], now), expected)
+        scheduled[jv.id] = (pool[1], expected)
 
     state = RoundState(
         index=index, round_no=st.round_no + 1, last_now_s=now, last_reset_s=last_reset,
