@@ -196,7 +196,8 @@ class Reconciler:
             report.requeued.append(job.id)
         else:  # LOST: not the job's fault
             if job.lost_count + 1 >= self.config.retry_limit + 1:
-                ok = self.store.transition(job, JobState.FAILED, now, "failed", f"lost {job.lost_count + 1} times; last: {o.reason}", **done)
+                why = f"lost {job.lost_count + 1} times; last: {o.reason}"
+                ok = self.store.transition(job, JobState.FAILED, now, "failed", why, **{**done, "reason": why})
             else:
                 ok = self._requeue(job, now, "lost", f"attempt {job.attempt} lost ({o.reason}); requeued", lost=True)
                 report.requeued.append(job.id)

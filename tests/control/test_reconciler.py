@@ -1,0 +1,120 @@
+"""The reconciler driving real processes through the local executor, on both store backends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from cpnet.control.loop import WallClock
+from cpnet.control.reconciler import Reconciler, ReconcilerConfig, job_log_path
+from cpnet.control.store import Store
+from cpnet.core.states import JobState
+from cpnet.executors.local import LocalExecutor
+from cpnet.executors.registry import make_executor
+
+
+def _reconciler(store: Store, run_dir: Path, retry_limit: int = 3) -> Reconciler:
+    ex = make_executor("local", run_dir=str(run_dir), gpus=[], cpus=2)
+    return Reconciler(store, ex, WallClock(), ReconcilerConfig(run_dir=str(run_dir), retry_limit=retry_limit, site_heartbeat_s=0.0))
+
+
+def _until(rec: Reconciler, done, timeout_s: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rec.step()
+        if done():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a non-zombie process of the group exists (zombies may wait for a reaper)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _state(store: Store, job_id: str) -> JobState:
+    return store.get_job(job_id).state
+
+
+def test_runs_jobs_to_success_failure_and_cancel(store: Store, tmp_path: Path) -> None:
+    store.create_tenant("a", 1.0, 0.0)
+    rec = _reconciler(store, tmp_path)
+    now = time.time()
+    ok, _ = store.submit_job("a", "ok", {"command": ["sh", "-c", "echo $CPNET_JOB_ID $CPNET_SITE $CPNET_ACCELERATOR $CPNET_DEVICES"]}, now)
+    bad, _ = store.submit_job("a", "bad", {"command": ["sh", "-c", "echo oops >&2; exit 7"]}, now)
+    slow, _ = store.submit_job("a", "slow", {"command": ["sleep", "60"]}, now)
+    _until(rec, lambda: _state(store, ok.id) == JobState.SUCCEEDED and _state(store, bad.id) == JobState.FAILED)
+    assert job_log_path(tmp_path, ok.id).read_text().split() == [ok.id, "local", "CPU", "1"]
+    failed = store.get_job(bad.id)
+    assert failed.exit_code == 7 and "exit code 7" in failed.reason
+    assert "oops" in job_log_path(tmp_path, bad.id).read_text()
+    _until(rec, lambda: _state(store, slow.id) == JobState.RUNNING)
+    pid = __import__("json").loads(store.get_job(slow.id).handle)["pid"]
+    store.cancel_job(slow.id, time.time())
+    _until(rec, lambda: store.get_job(slow.id).released)
+    assert not _group_alive(pid)
+    kinds = [e["kind"] for e in store.job_events(slow.id)]
+    assert kinds == ["submitted", "scheduled", "started", "cancelled", "released"]
+
+
+def test_gang_waits_for_free_devices(store: Store, tmp_path: Path) -> None:
+    store.create_tenant("a", 1.0, 0.0)
+    rec = _reconciler(store, tmp_path)
+    first, _ = store.submit_job("a", "1", {"command": ["sleep", "0.5"], "devices": 2}, time.time())
+    second, _ = store.submit_job("a", "2", {"command": ["true"], "devices": 1}, time.time())
+    too_big, _ = store.submit_job("a", "3", {"command": ["true"], "devices": 3}, time.time())
+    rec.step()
+    assert _state(store, first.id) == JobState.RUNNING and _state(store, second.id) == JobState.PENDING
+    _until(rec, lambda: _state(store, second.id) == JobState.SUCCEEDED)
+    assert store.get_job(second.id).started_s >= store.get_job(first.id).finished_s
+    j = store.get_job(too_big.id)
+    assert j.state == JobState.FAILED and j.reason.startswith("infeasible")
+
+
+def test_lost_process_is_requeued_then_fails_at_retry_limit(store: Store, tmp_path: Path) -> None:
+    store.create_tenant("a", 1.0, 0.0)
+    rec = _reconciler(store, tmp_path, retry_limit=1)
+    job, _ = store.submit_job("a", "k", {"command": ["sleep", "60"]}, time.time())
+    for attempt in (1, 2):
+        _until(rec, lambda: store.get_job(job.id).state == JobState.RUNNING and store.get_job(job.id).attempt == attempt)
+        # An infrastructure failure: the whole process group dies without an exit status.
+        os.killpg(__import__("json").loads(store.get_job(job.id).handle)["pid"], signal.SIGKILL)
+        _until(rec, lambda: store.get_job(job.id).state != JobState.RUNNING or store.get_job(job.id).attempt > attempt)
+    j = store.get_job(job.id)
+    assert j.state == JobState.FAILED and "lost 2 times" in j.reason
+    assert [e["kind"] for e in store.job_events(job.id)].count("lost") == 1
+
+
+def test_restart_adopts_live_processes_and_requeues_dead_ones(store: Store, tmp_path: Path) -> None:
+    store.create_tenant("a", 1.0, 0.0)
+    rec = _reconciler(store, tmp_path)
+    live, _ = store.submit_job("a", "live", {"command": ["sleep", "1.5"]}, time.time())
+    dead, _ = store.submit_job("a", "dead", {"command": ["sleep", "60"]}, time.time())
+    _until(rec, lambda: all(_state(store, j.id) == JobState.RUNNING for j in (live, dead)))
+    os.killpg(__import__("json").loads(store.get_job(dead.id).handle)["pid"], signal.SIGKILL)
+    # A new reconciler and executor over the same store: what a restarted server builds.
+    rec2 = _reconciler(store, tmp_path)
+    assert rec2.recover() == {live.id: "adopted", dead.id: "requeued"}
+    _until(rec2, lambda: _state(store, live.id) == JobState.SUCCEEDED and _state(store, dead.id) == JobState.RUNNING)
+    assert store.get_job(live.id).attempt == 1 and store.get_job(live.id).exit_code == 0
+    assert store.get_job(dead.id).attempt == 2
+    assert "adopted" in [e["kind"] for e in store.job_events(live.id)]
+    assert "requeued" in [e["kind"] for e in store.job_events(dead.id)]
+    store.cancel_job(dead.id, time.time())
+    _until(rec2, lambda: store.get_job(dead.id).released)
+
+
+def test_registry_builds_local_executor(tmp_path: Path) -> None:
+    ex = make_executor("local", run_dir=str(tmp_path), gpus=[(0, "H200"), (1, "H200")], cpus=3)
+    assert isinstance(ex, LocalExecutor)
+    assert ex.inventory() == {"local": {"CPU": 3, "H200": 2}}
