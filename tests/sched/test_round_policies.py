@@ -86,3 +86,21 @@ def test_infeasible_jobs_are_reported_with_a_reason(policy):
     assert set(reasons) == {"toobig", "nomodel"}
     assert "8" in reasons["toobig"] and "zzz" in reasons["nomodel"]
     assert [p.job_id for p in d.placements] == ["ok"]
+
+
+def test_fifo_in_gavel_rounds_is_strict_and_keeps_models():
+    # round mode: the first job that fits nowhere blocks the rest; running jobs keep their model
+    sites = [site("s", V100=2, K80=2)]
+    jobs = [view(job("a", n=2, arrival=0)), view(job("b", n=2, arrival=1)), view(job("c", n=4, arrival=2)),
+            view(job("d", n=1, arrival=3))]
+    snap = snapshot(sites, jobs, RATES)
+    fifo = make_policy("fifo", {"round_s": 360})
+    assert fifo.round_s == 360
+    d = fifo.decide(snap)
+    check_gangs(snap, d)
+    assert sorted(p.job_id for p in d.placements) == ["a", "b"]
+    models = {p.job_id: p.accelerator for p in d.placements}
+    nxt = apply(snap, d, now=360.0)
+    d2 = fifo.decide(nxt)
+    assert d2.placements == () and d2.preemptions == ()
+    assert {j.id: j.placement.accelerator for j in nxt.jobs if j.placement} == models

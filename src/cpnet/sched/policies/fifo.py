@@ -8,6 +8,12 @@ types from a seeded RNG; here the draw is `seeded.pick(snapshot.seed, job id, k)
 depend on call order). The site is the first pool of that model, in the feasibility module's site
 preference order (data site, latency, energy price, id), with enough free devices.
 
+With params {"round_s": R} the same rule runs as Gavel's simulator runs it: in R-second rounds
+through Gavel's round mechanism (cpnet.sched.rounds), where the allocation (job -> model, kept
+while the job lives) is extended only at allocation resets (job set changed and at least
+reset_interval_s, default 1920 s, since the last), jobs without allocation are not scheduled, and
+devices freed in between stay idle until then. The event-driven default has none of that delay.
+
 Cost per call is O(changes): the state remembers the blocked head of the queue and the newest
 arrival seen, so a call that cannot start the head returns after checking the head's pools, and new
 arrivals are found by scanning back from the tail. This relies on jobs returning to the queue only
@@ -25,6 +31,7 @@ from typing import Any
 from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapshot
 from cpnet.sched.feasibility import JobPools, NetworkIndex, Pool, index_for
 from cpnet.sched.registry import register
+from cpnet.sched.rounds import Alloc, AllocInput, RoundParams, decide_rounds
 from cpnet.sched.seeded import pick
 
 # Chooses a pool for a waiting job given free devices, or None when none fits now.
@@ -161,6 +168,54 @@ class FifoPolicy:
         return decide_fifo(snapshot, choose_agnostic)
 
 
+def fifo_base_allocate(inp: AllocInput) -> tuple[Alloc, Any]:
+    """Gavel's FIFOPolicy(mode='base'): keep live jobs' models; queue the rest, random model each."""
+    room: dict[Pool, int] = {(s.id, m): c for s in inp.snapshot.sites for m, c in s.inventory.items() if c > 0}
+    alloc: dict[str, dict[str, float]] = {}
+    queue: list[JobView] = []
+    for jv in inp.jobs:
+        kept = inp.previous.get(jv.id)
+        jp = inp.pools[jv.id]
+        model = next(iter(kept), None) if kept else None
+        pool = None
+        if model is not None and model in jp.by_model:
+            pool = next((p for p in jp.by_model[model] if room[p] >= jv.spec.num_devices), None)
+        if pool is None:
+            queue.append(jv)
+            continue
+        room[pool] -= jv.spec.num_devices
+        alloc[jv.id] = {model: 1.0}
+    for jv in queue:
+        pool = choose_agnostic(jv, inp.pools[jv.id], room, inp.snapshot.seed)
+        if pool is None:
+            break
+        room[pool] -= jv.spec.num_devices
+        alloc[jv.id] = {pool[1]: 1.0}
+    return alloc, None
+
+
+@dataclass(frozen=True, slots=True)
+class FifoRoundsPolicy:
+    """`fifo` realised by Gavel's round mechanism (see module docstring)."""
+
+    params: RoundParams
+    name: str = "fifo"
+
+    @property
+    def round_s(self) -> float:
+        return self.params.round_s
+
+    def decide(self, snapshot: Snapshot) -> Decision:
+        return decide_rounds(snapshot, fifo_base_allocate, self.params)
+
+
 @register("fifo")
-def make_fifo(params: Mapping[str, Any]) -> FifoPolicy:
-    return FifoPolicy()
+def make_fifo(params: Mapping[str, Any]) -> FifoPolicy | FifoRoundsPolicy:
+    if params.get("round_s") is None:
+        return FifoPolicy()
+    return FifoRoundsPolicy(RoundParams(
+        round_s=float(params["round_s"]),
+        reset_interval_s=float(params.get("reset_interval_s", 1920.0)),
+        fastest_first=False,
+        skip_zero_priority=True,
+    ))
