@@ -56,7 +56,8 @@ def open_trace(
 
     `seed` drives the job-type rule for untyped traces (jobs.py) and Gavel's generator unless the
     name sets its own. `limit` keeps the first N jobs. `fmt` forces a file format (formats.py).
-    Names and paths are resolved now; file rows are read lazily as jobs are consumed.
+    An existing file path wins over a bundled name of the same spelling. Names and paths are
+    resolved now; file rows are read lazily as jobs are consumed.
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit ({limit}) must be >= 0")

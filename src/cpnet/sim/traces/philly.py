@@ -18,7 +18,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import numpy as np
 
@@ -145,7 +145,7 @@ def _check_stamp(path: str, line: int, text: str) -> None:
         raise InputError(path, f"expected a timestamp 'YYYY-MM-DD HH:MM:SS', got {text!r}", line=line, field="timestamp")
 
 
-def _raise_cell_error(path: str, line: int, cells: list[str], idu: int, ign: int, igt: int) -> None:
+def _raise_cell_error(path: str, line: int, cells: list[str], idu: int, ign: int, igt: int) -> NoReturn:
     fields.number(path, line, "duration", cells[idu], strict=True)
     fields.integer(path, line, "num_gpus", cells[ign], minimum=1)
     fields.number(path, line, "gpu_time", cells[igt])
