@@ -23,6 +23,7 @@ SimulationError naming the job and the values.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -223,9 +224,10 @@ class _Simulation:
         self.tl_times: dict[str, list[float]] = {m: [] for m in models}
         self.tl_busy: dict[str, list[int]] = {m: [] for m in models}
         self.jobs: dict[str, _Job] = {}  # active (waiting or running) jobs, in arrival order
-        # Same keys and order as `jobs`; re-assigning a key keeps its place, so the snapshot's
-        # job tuple is one C-level copy of this dict's values.
-        self.views: dict[str, JobView] = {}
+        # The active jobs' views in arrival order, beside their arrival indices (sorted), so a
+        # view is found by bisection and the snapshot's job tuple is one copy of a list.
+        self.view_list: list[JobView] = []
+        self.view_index: list[int] = []
         self.rates: dict[tuple[str, str, int], float | None] = {}  # the table is pure: memoise it
         self.records: list[JobRecord] = []
         self.heap: list[tuple[float, int, _Job, int]] = []  # (finish_s, seq, job, version)
@@ -339,7 +341,8 @@ class _Simulation:
             job = _Job(spec, self.next_index, t)
             self.next_index += 1
             jobs[spec.id] = job
-            self.views[spec.id] = job.view
+            self.view_list.append(job.view)
+            self.view_index.append(job.index)
             self.jobs_tuple = None
             self.events += 1
             if self.on_event is not None:
@@ -366,7 +369,7 @@ class _Simulation:
     # ---- decisions --------------------------------------------------------------------------
     def _snapshot(self) -> Snapshot:
         if self.jobs_tuple is None:
-            self.jobs_tuple = tuple(self.views.values())
+            self.jobs_tuple = tuple(self.view_list)
         return Snapshot(
             self.now_s, self.sites, self.jobs_tuple, dict(self.free), self.throughput, self.catalog,
             self.links, self.tenants, self.seed, self.policy_state,
@@ -470,7 +473,7 @@ class _Simulation:
         job.history.append(PlacementChange(now, p.site, p.accelerator, n))
         remaining = max(0.0, job.spec.total_steps - job.steps_done)
         heapq.heappush(self.heap, (job.progress_from_s + remaining / rate, next(self.seq), job, job.version))
-        job.view = self.views[job.spec.id] = JobView(
+        job.view = self.view_list[bisect_left(self.view_index, job.index)] = JobView(
             job.spec, p, now, job.attained_device_s, job.steps_done, rate, job.time_on, job.restarts
         )
         job.events += 1
@@ -485,25 +488,25 @@ class _Simulation:
         held = now - job.run_start_s
         job.attained_device_s += held * n
         job.device_s[pool] = job.device_s.get(pool, 0.0) + held * n
-        if finished:
-            job.steps_done = job.spec.total_steps
-        elif now > job.progress_from_s:
-            job.steps_done = min(job.spec.total_steps, job.steps_done + (now - job.progress_from_s) * job.rate)
-        time_on = dict(job.time_on)  # copy-on-write: earlier views keep their own mapping
-        time_on[pool] = time_on.get(pool, 0.0) + held
-        job.time_on = time_on
         job.placement = None
-        job.rate = 0.0
         job.version += 1
         self.free[pool] += n
         self._set_busy(p.accelerator, -n, now)
-        if not finished:
-            job.view = self.views[job.spec.id] = JobView(
-                job.spec, None, now, job.attained_device_s, job.steps_done, 0.0, time_on, job.restarts
-            )
-            job.events += 1
-            self.jobs_tuple = None
-            self.events += 1
+        if finished:
+            job.steps_done = job.spec.total_steps
+            return  # the job leaves: no new view, so its time_on needs no update
+        if now > job.progress_from_s:
+            job.steps_done = min(job.spec.total_steps, job.steps_done + (now - job.progress_from_s) * job.rate)
+        job.rate = 0.0
+        time_on = dict(job.time_on)  # copy-on-write: earlier views keep their own mapping
+        time_on[pool] = time_on.get(pool, 0.0) + held
+        job.time_on = time_on
+        job.view = self.view_list[bisect_left(self.view_index, job.index)] = JobView(
+            job.spec, None, now, job.attained_device_s, job.steps_done, 0.0, time_on, job.restarts
+        )
+        job.events += 1
+        self.jobs_tuple = None
+        self.events += 1
 
     def _set_busy(self, model: str, delta: int, now: float) -> None:
         busy = self.busy[model] + delta
@@ -517,7 +520,9 @@ class _Simulation:
 
     def _end(self, job: _Job, outcome: JobOutcome, now: float, reason: str = "") -> None:
         del self.jobs[job.spec.id]
-        del self.views[job.spec.id]
+        pos = bisect_left(self.view_index, job.index)
+        del self.view_list[pos]
+        del self.view_index[pos]
         self.jobs_tuple = None
         job.events += 1
         self.events += 1
@@ -525,7 +530,8 @@ class _Simulation:
         if self.measure is not None and self.measure[0] <= job.index < self.measure[1]:
             self.measured_left -= 1
         self.ended += 1
-        self._emit("finish" if outcome is JobOutcome.FINISHED else "infeasible", job, None)
+        if self.on_event is not None:
+            self._emit("finish" if outcome is JobOutcome.FINISHED else "infeasible", job, None)
         if self.progress is not None and self.ended >= self.next_progress:
             self.progress(now, self.ended)
             self.next_progress = self.ended + 100
