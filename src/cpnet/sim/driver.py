@@ -18,6 +18,13 @@ Semantics (the contract agreed with `cpnet.sched`):
 
 Decisions are validated in O(size of decision); a violation is a policy bug and raises
 SimulationError naming the job and the values.
+
+Cost: completions sit in one heap of `(finish_s, seq, job, version)` with the ordering rules of
+`engine.EventLoop` (seq from itertools.count, so ties pop in scheduling order), inlined here because
+this loop runs twice per job; a preempted or moved job bumps its version and its old completion is
+dropped when it reaches the top. Arrivals are not in the heap: the trace is read one job ahead.
+JobViews are rebuilt only when a job starts, stops or moves, and the snapshot's job tuple is one
+copy of a list kept in arrival order.
 """
 
 from __future__ import annotations
