@@ -50,8 +50,8 @@ def test_edwc_has_the_eight_hubs_as_cloud_sites(edwc: Scenario) -> None:
     assert len(cloud) == 8
     assert {s.region for s in cloud} == EAST_HUBS | WEST_HUBS
     for s in cloud:
-        assert 200 <= sum(s.inventory.values()) <= 1200, s.id
-    assert 2000 <= sum(sum(s.inventory.values()) for s in cloud) <= 10000
+        assert 40 <= sum(s.inventory.values()) <= 200, s.id
+    assert 400 <= sum(sum(s.inventory.values()) for s in cloud) <= 1500
 
 
 def test_edwc_inventory_is_multi_vendor(edwc: Scenario) -> None:
