@@ -1,0 +1,157 @@
+"""The Ray executor on a real local multi-node Ray cluster (ray.cluster_utils.Cluster, 127.0.0.1).
+
+Layout: a head (no site; GCS + dashboard, which serves Ray's task timing), site `a` = one node
+with one A100, site `b` = two nodes with one T4 each. Every node gets TEST_NODE=<name> in its
+environment, so a job can say where it ran without trusting cpnet's own variables.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is installed by the `engines` extra: pip install -e '.[engines]'")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from cpnet.core.snapshot import Placement  # noqa: E402
+from cpnet.executors.base import LaunchRequest, Observation, RunStatus  # noqa: E402
+from cpnet.executors.registry import make_executor  # noqa: E402
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
+
+EXAMPLE_JOB = Path(__file__).resolve().parents[2] / "examples" / "checkpointing_job.py"
+STORE_MB = 80 * 2**20
+
+
+def _node_args(name: str, resources: dict[str, float]) -> dict[str, Any]:
+    return dict(num_cpus=1, resources=resources, object_store_memory=STORE_MB, node_ip_address="127.0.0.1",
+                env_vars={"TEST_NODE": name})
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[dict[str, Any]]:
+    head = dict(_node_args("head", {}), include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=None)
+    c = Cluster(initialize_head=True, head_node_args=head)
+    nodes = {
+        "a1": c.add_node(**_node_args("a1", {"cpnet_site:a": 1, "cpnet_accel:A100": 1})),
+        "b1": c.add_node(**_node_args("b1", {"cpnet_site:b": 1, "cpnet_accel:T4": 1})),
+        "b2": c.add_node(**_node_args("b2", {"cpnet_site:b": 1, "cpnet_accel:T4": 1})),
+    }
+    c.wait_for_nodes()
+    ray.init(address=c.address, log_to_driver=False, logging_level="WARNING")
+    try:
+        yield {"cluster": c, "nodes": nodes}
+    finally:
+        ray.shutdown()
+        c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def executor(cluster: dict[str, Any]) -> Any:
+    return make_executor("ray", gang_timeout_s=20.0, timing_wait_s=5.0)
+
+
+def _request(tmp: Path, job_id: str, site: str, model: str, n: int, command: list[str], attempt: int = 1) -> LaunchRequest:
+    return LaunchRequest(job_id, attempt, Placement(job_id, site, model, n), command, {"EXTRA": "x"},
+                         str(tmp / "logs" / f"{job_id}.log"), str(tmp / "ckpt" / job_id))
+
+
+def _wait_end(ex: Any, job_id: str, timeout_s: float = 60.0) -> Observation:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        obs = {o.job_id: o for o in ex.observe()}
+        if obs[job_id].status is not RunStatus.RUNNING:
+            return obs[job_id]
+        time.sleep(0.2)
+    raise AssertionError(f"{job_id} still running after {timeout_s} s")
+
+
+REPORT = [sys.executable, "-c", (
+    "import os, time; time.sleep(1.0); "
+    "open(os.path.join(os.environ['OUT'], os.environ['CPNET_RANK']), 'w').write("
+    "' '.join(os.environ.get(k, '-') for k in ('TEST_NODE', 'CPNET_NODE_ID', 'CPNET_SITE', 'CPNET_ACCELERATOR', "
+    "'CPNET_DEVICES', 'CPNET_WORLD_SIZE', 'CPNET_JOB_ID', 'EXTRA', 'CPNET_CHECKPOINT_DIR')))"
+)]
+
+
+def _reports(out: Path) -> dict[int, list[str]]:
+    return {int(p.name): p.read_text().split() for p in out.iterdir()}
+
+
+def test_inventory_discovers_sites_from_node_resources(executor: Any) -> None:
+    assert executor.inventory() == {"a": {"A100": 1}, "b": {"T4": 2}}
+
+
+@pytest.mark.parametrize(("site", "model", "nodes"), [("a", "A100", {"a1"}), ("b", "T4", {"b1", "b2"})])
+def test_job_runs_on_the_chosen_sites_node(executor: Any, tmp_path: Path, site: str, model: str, nodes: set[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    req = _request(tmp_path, f"one-{site}", site, model, 1, ["/usr/bin/env", f"OUT={out}", *REPORT])
+    executor.launch(req)
+    end = _wait_end(executor, req.job_id)
+    assert end.status is RunStatus.SUCCEEDED, end
+    (rank0,) = _reports(out).values()
+    test_node, node_id, *rest = rank0
+    assert test_node in nodes
+    assert rest == [site, model, "1", "1", req.job_id, "x", req.checkpoint_dir]
+    alive = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
+    assert f"cpnet_site:{site}" in alive[node_id]
+    # Ray's own task timing: the job sleeps 1 s, so its single device was held for at least that.
+    assert end.device_s is not None and 1.0 <= end.device_s < 10.0
+    executor.forget(req.job_id)
+
+
+def test_gang_of_two_spans_its_bundles(executor: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    req = _request(tmp_path, "gang", "b", "T4", 2, ["/usr/bin/env", f"OUT={out}", *REPORT])
+    executor.launch(req)
+    end = _wait_end(executor, req.job_id)
+    assert end.status is RunStatus.SUCCEEDED, end
+    ranks = _reports(out)
+    assert sorted(ranks) == [0, 1]
+    assert {r[0] for r in ranks.values()} == {"b1", "b2"}  # one device per node: the bundles span both
+    assert all(r[5] == "2" for r in ranks.values())  # CPNET_WORLD_SIZE
+    assert end.device_s is not None and 2.0 <= end.device_s < 20.0  # two ranks x >= 1 s each
+    executor.forget(req.job_id)
+
+
+def test_gang_larger_than_the_site_is_lost_after_the_timeout(cluster: dict[str, Any], tmp_path: Path) -> None:
+    ex = make_executor("ray", gang_timeout_s=1.5)
+    req = _request(tmp_path, "too-big", "b", "T4", 3, ["true"])
+    ex.launch(req)
+    end = _wait_end(ex, req.job_id, 20)
+    assert end.status is RunStatus.LOST and "could not reserve 3 x T4" in end.reason
+
+
+def test_failing_job_reports_its_exit_code(executor: Any, tmp_path: Path) -> None:
+    req = _request(tmp_path, "fails", "a", "A100", 1, ["sh", "-c", "echo oops; exit 3"])
+    executor.launch(req)
+    end = _wait_end(executor, req.job_id)
+    assert (end.status, end.exit_code) == (RunStatus.FAILED, 3)
+    assert "oops" in Path(req.log_path).read_text()
+    executor.forget(req.job_id)
+
+
+def test_cancel_stops_the_process(executor: Any, tmp_path: Path) -> None:
+    marker = tmp_path / "still-running"
+    req = _request(tmp_path, "cancel-me", "a", "A100", 1, ["sh", "-c", f"sleep 1; while true; do date > {marker}; sleep 0.2; done"])
+    executor.launch(req)
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        executor.observe()
+        time.sleep(0.2)
+    assert marker.exists()
+    executor.cancel(req.job_id, "")
+    executor.cancel(req.job_id, "")  # idempotent
+    end = _wait_end(executor, req.job_id)
+    assert end.status is RunStatus.CANCELLED
+    stamp = marker.read_text()
+    time.sleep(0.6)
+    assert marker.read_text() == stamp  # the subprocess is gone, not just the Ray task
+    executor.forget(req.job_id)
