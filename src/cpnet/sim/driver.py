@@ -30,11 +30,10 @@ copy of a list kept in arrival order.
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -43,6 +42,7 @@ from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot, Throughp
 from cpnet.sched.framework import Policy
 from cpnet.sched.runner import SchedulerConfig, schedule
 from cpnet.sim.engine import SimulationError
+from cpnet.sim.hooks import EventHook, ProgressHook, SimEvent, SimState
 from cpnet.sim.records import (
     JobOutcome,
     JobRecord,
@@ -65,49 +65,6 @@ class Network(Protocol):
     def tenants(self) -> Any: ...  # Mapping[str, Tenant] or an iterable of Tenant
 
 
-@dataclass(frozen=True, slots=True)
-class SimEvent:
-    """One state change, as passed to `on_event`. `kind`: arrival, start, move, preempt, finish, infeasible."""
-
-    kind: str
-    time_s: float
-    job_id: str
-    placement: Placement | None = None
-
-
-class SimState:
-    """Read-only view of the driver's state for `on_event` hooks (invariant checks in tests)."""
-
-    __slots__ = ("_sim",)
-
-    def __init__(self, sim: _Simulation) -> None:
-        self._sim = sim
-
-    @property
-    def now_s(self) -> float:
-        return self._sim.now_s
-
-    @property
-    def capacity(self) -> Mapping[tuple[str, str], int]:
-        return MappingProxyType(self._sim.capacity)
-
-    @property
-    def free(self) -> Mapping[tuple[str, str], int]:
-        return MappingProxyType(self._sim.free)
-
-    @property
-    def busy_by_model(self) -> Mapping[str, int]:
-        return MappingProxyType(self._sim.busy)
-
-    def running(self) -> dict[str, Placement]:
-        return {j.spec.id: j.placement for j in self._sim.jobs.values() if j.placement is not None}
-
-    def waiting(self) -> list[str]:
-        return [j.spec.id for j in self._sim.jobs.values() if j.placement is None]
-
-
-EventHook = Callable[[SimEvent, SimState], None]
-ProgressHook = Callable[[float, int], None]  # (simulated now_s, jobs ended so far)
 
 
 _NO_TIME: Mapping[tuple[str, str], float] = MappingProxyType({})  # shared, immutable
