@@ -9,3 +9,24 @@ import os
 # 127.0.0.1 is dialled at the wrong address) unless multi-host cluster mode is off. Tests keep every
 # Ray process on the loopback interface. Read by ray at import time, so set before any test imports it.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from cpnet.executors.slurm_testbed import SlurmTestbed, slurm_installed  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmTestbed]:
+    """munged + slurmctld + slurmd on this host (4 CPUs, 4 fake GPUs `gpu:fake`), stopped at the end."""
+    if not slurm_installed():
+        pytest.skip("Slurm binaries are not installed (scripts/system-deps.sh installs slurm-wlm and munge)")
+    bed = SlurmTestbed(Path(tmp_path_factory.mktemp("slurm")))
+    bed.start()
+    try:
+        yield bed
+    finally:
+        bed.stop()

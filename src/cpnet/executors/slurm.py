@@ -1,0 +1,301 @@
+"""`slurm`: one site is one Slurm cluster, driven through its own commands (sbatch, squeue, scancel).
+
+Placement -> sbatch: the accelerator model picks the partition (`partitions`, default: the
+cluster's default partition) and the GRES name (`gres`, default `gpu`, e.g. `gpu:a100`); a gang of
+N devices asks for `--nodes=ceil(N / per_node)` with `--gres=<name>:<N / nodes>`, where per_node is
+the most GRES of that kind one node of the partition has. The batch script exports the CPNET_*
+variables and execs the command (via `srun`, one task per node, when it spans several nodes).
+Jobs are submitted `--no-requeue`: re-placement after a node failure is the reconciler's call.
+
+Follow-up: `squeue -t all` while Slurm holds the job; once it ends, the record comes from the
+first source that has it: `sacct` (slurmdbd accounting), `scontrol show job` (in memory for
+MinJobAge), or the `jobcomp/filetxt` completion log. States: COMPLETED -> SUCCEEDED; FAILED,
+OUT_OF_MEMORY, TIMEOUT -> FAILED with the exit code; NODE_FAIL, BOOT_FAIL, PREEMPTED, DEADLINE,
+REVOKED, or a job Slurm no longer knows -> LOST; CANCELLED -> CANCELLED.
+
+Metering: device_s = Slurm's elapsed time x the GRES Slurm allocated (sacct AllocTRES `gres/gpu`
+when accounting tracks it, otherwise the GRES the job was granted by its request).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cpnet.core.errors import CpnetError
+from cpnet.executors.base import LaunchRequest, Observation, RunStatus
+from cpnet.executors.registry import register_executor
+
+ACTIVE = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_FED",
+                    "REQUEUE_HOLD", "RESIZING", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "SPECIAL_EXIT"})
+SUCCEEDED = frozenset({"COMPLETED"})
+FAILED = frozenset({"FAILED", "OUT_OF_MEMORY", "TIMEOUT"})
+LOST = frozenset({"NODE_FAIL", "BOOT_FAIL", "PREEMPTED", "DEADLINE", "REVOKED", "LOST"})
+CANCELLED = frozenset({"CANCELLED"})
+USABLE_NODE_STATES = frozenset({"idle", "mixed", "allocated", "completing", "planned"})  # sinfo %T, all flags
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmRecord:
+    """What Slurm recorded about one finished job."""
+
+    state: str
+    exit_code: int | None
+    elapsed_s: float | None
+    gres_count: int | None  # allocated GRES of the job's kind, when the source says
+    source: str
+
+
+@dataclass
+class _Run:
+    job_id: str
+    attempt: int
+    slurm_id: str
+    devices: int
+    cancelled: bool = False
+    final: Observation | None = None
+
+
+@register_executor("slurm")
+class SlurmExecutor:
+    """One Slurm cluster as site `site`. `partitions` / `gres`: accelerator model -> partition /
+    GRES name; `slurm_conf` points the commands at a cluster (sets SLURM_CONF)."""
+
+    name = "slurm"
+
+    def __init__(
+        self, site: str = "slurm", partitions: Mapping[str, str] | None = None, gres: Mapping[str, str] | None = None,
+        slurm_conf: str | None = None, script_dir: str = ".cpnet/slurm", bin_dir: str | None = None,
+        sbatch_args: Sequence[str] = (),
+    ) -> None:
+        self.site = site
+        self.partitions = dict(partitions or {})
+        self.gres = dict(gres or {})
+        self.env = dict(os.environ)
+        if slurm_conf:
+            self.env["SLURM_CONF"] = slurm_conf
+        self.script_dir = Path(script_dir)
+        self.bin_dir = bin_dir
+        self.sbatch_args = list(sbatch_args)
+        self._runs: dict[str, _Run] = {}
+
+    # -- commands ----------------------------------------------------------------------------------
+    def _cmd(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        exe = os.path.join(self.bin_dir, argv[0]) if self.bin_dir else argv[0]
+        try:
+            out = subprocess.run([exe, *argv[1:]], env=self.env, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CpnetError(f"slurm: {argv[0]} failed: {exc}") from exc
+        if check and out.returncode != 0:
+            raise CpnetError(f"slurm: {' '.join(argv[:2])} exited {out.returncode}: {out.stderr.strip()}")
+        return out
+
+    def _gres_name(self, model: str) -> str:
+        return self.gres.get(model, "gpu")
+
+    # -- inventory ---------------------------------------------------------------------------------
+    def _nodes(self, partition: str | None) -> list[tuple[str, str, str]]:
+        argv = ["sinfo", "-h", "-N", "-o", "%N|%T|%G"] + (["-p", partition] if partition else [])
+        return [tuple(line.split("|", 2)) for line in self._cmd(*argv).stdout.splitlines() if line.count("|") == 2]  # type: ignore[misc]
+
+    def _per_node(self, model: str) -> list[int]:
+        """GRES of `model`'s kind on each usable node of its partition."""
+        counts = []
+        for _, state, gres in self._nodes(self.partitions.get(model)):
+            if set(state.lower().rstrip("*~#!%$@^-").split("+")) <= USABLE_NODE_STATES:
+                counts.append(gres_count(gres, self._gres_name(model)))
+        return counts
+
+    def inventory(self) -> Mapping[str, Mapping[str, int]]:
+        models = set(self.partitions) | set(self.gres) or {"GPU"}
+        return {self.site: {m: sum(self._per_node(m)) for m in sorted(models)}}
+
+    # -- launch ------------------------------------------------------------------------------------
+    def launch(self, request: LaunchRequest) -> str:
+        p = request.placement
+        n = max(p.num_devices, 1)
+        per_node = max(self._per_node(p.accelerator) or [0])
+        if per_node <= 0:
+            raise CpnetError(f"slurm: no usable node has GRES {self._gres_name(p.accelerator)} for {p.accelerator}")
+        nodes = math.ceil(n / per_node)
+        script = self._write_script(request, nodes)
+        argv = ["sbatch", "--parsable", "--no-requeue", f"--job-name=cpnet-{request.job_id}-{request.attempt}",
+                f"--nodes={nodes}", f"--ntasks={nodes}", f"--gres={self._gres_name(p.accelerator)}:{math.ceil(n / nodes)}"]
+        if p.accelerator in self.partitions:
+            argv.append(f"--partition={self.partitions[p.accelerator]}")
+        if request.log_path:
+            Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+            argv += [f"--output={request.log_path}", "--open-mode=append"]
+        cwd = request.env.get("CPNET_WORKDIR")
+        if cwd:
+            argv.append(f"--chdir={cwd}")
+        slurm_id = self._cmd(*argv, *self.sbatch_args, str(script)).stdout.strip().split(";")[0]
+        self._runs[request.job_id] = _Run(request.job_id, request.attempt, slurm_id, n)
+        return slurm_id
+
+    def _write_script(self, request: LaunchRequest, nodes: int) -> Path:
+        p = request.placement
+        env = dict(request.env)
+        env.update(CPNET_JOB_ID=request.job_id, CPNET_ATTEMPT=str(request.attempt), CPNET_SITE=p.site,
+                   CPNET_ACCELERATOR=p.accelerator, CPNET_DEVICES=str(p.num_devices), CPNET_WORLD_SIZE=str(nodes))
+        if request.checkpoint_dir:
+            env["CPNET_CHECKPOINT_DIR"] = request.checkpoint_dir
+        lines = ["#!/bin/bash", *(f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()))]
+        if request.checkpoint_dir:
+            lines.append(f"mkdir -p {shlex.quote(request.checkpoint_dir)}")
+        cmd = shlex.join(request.command)
+        if nodes > 1:  # one task per node; each learns its rank from Slurm
+            lines.append(f"exec srun --kill-on-bad-exit=1 --ntasks-per-node=1 bash -c 'export CPNET_RANK=$SLURM_PROCID; exec \"$@\"' cpnet {cmd}")
+        else:
+            lines += ["export CPNET_RANK=0", f"exec {cmd}"]
+        self.script_dir.mkdir(parents=True, exist_ok=True)
+        path = self.script_dir / f"{request.job_id}.{request.attempt}.sbatch"
+        path.write_text("\n".join(lines) + "\n")
+        return path.resolve()
+
+    # -- observe -----------------------------------------------------------------------------------
+    def observe(self) -> list[Observation]:
+        live = [r for r in self._runs.values() if r.final is None]
+        states = self._squeue() if live else {}
+        out = []
+        for run in self._runs.values():
+            if run.final is None and states.get(run.slurm_id) not in ACTIVE:
+                run.final = self._ended(run)
+            out.append(run.final or Observation(run.job_id, run.attempt, run.slurm_id, RunStatus.RUNNING))
+        return out
+
+    def _squeue(self) -> dict[str, str]:
+        out = self._cmd("squeue", "-h", "-t", "all", "-o", "%i|%T")
+        return dict(line.split("|", 1) for line in out.stdout.splitlines() if "|" in line)
+
+    def _ended(self, run: _Run) -> Observation | None:
+        rec = self.record(run.slurm_id)
+        if rec is None:
+            return Observation(run.job_id, run.attempt, run.slurm_id, RunStatus.LOST, None, f"Slurm job {run.slurm_id} vanished: no queue entry and no accounting record")
+        if rec.state in ACTIVE:
+            return None
+        gres = rec.gres_count if rec.gres_count else run.devices
+        device_s = rec.elapsed_s * gres if rec.elapsed_s is not None else None
+        why = f"Slurm {rec.state}" + (f", exit code {rec.exit_code}" if rec.exit_code is not None else "") + f" ({rec.source})"
+        if rec.state in SUCCEEDED:
+            status = RunStatus.SUCCEEDED
+        elif rec.state in FAILED:
+            status = RunStatus.FAILED
+        elif rec.state in CANCELLED:
+            status = RunStatus.CANCELLED
+            why += "" if run.cancelled else "; not cancelled by cpnet"
+        else:
+            status = RunStatus.LOST
+        return Observation(run.job_id, run.attempt, run.slurm_id, status, rec.exit_code, why, device_s=device_s)
+
+    def record(self, slurm_id: str) -> SlurmRecord | None:
+        """Slurm's record of a job: sacct, else scontrol (in memory), else the jobcomp/filetxt log."""
+        return self._sacct(slurm_id) or self._scontrol(slurm_id) or self._jobcomp(slurm_id)
+
+    def _sacct(self, slurm_id: str) -> SlurmRecord | None:
+        out = self._cmd("sacct", "-n", "-P", "-X", "-j", slurm_id, "-o", "JobIDRaw,State,ExitCode,ElapsedRaw,AllocTRES", check=False)
+        for line in out.stdout.splitlines() if out.returncode == 0 else []:
+            jid, state, code, elapsed, tres = (line.split("|") + [""] * 5)[:5]
+            if jid == slurm_id:
+                gres = re.search(r"gres/gpu[^=,]*=(\d+)", tres)
+                return SlurmRecord(state.split()[0], exit_code(code), float(elapsed) if elapsed.isdigit() else None,
+                                   int(gres.group(1)) if gres else None, "sacct")
+        return None
+
+    def _scontrol(self, slurm_id: str) -> SlurmRecord | None:
+        out = self._cmd("scontrol", "show", "job", "-o", slurm_id, check=False)
+        f = key_values(out.stdout) if out.returncode == 0 else {}
+        if f.get("JobId") != slurm_id:
+            return None
+        return SlurmRecord(f["JobState"], exit_code(f.get("ExitCode", "")), elapsed_s(f.get("StartTime"), f.get("EndTime")),
+                           None, "scontrol")
+
+    def _jobcomp(self, slurm_id: str) -> SlurmRecord | None:
+        cfg = config_values(self._cmd("scontrol", "show", "config", check=False).stdout)
+        if cfg.get("JobCompType") != "jobcomp/filetxt" or not cfg.get("JobCompLoc"):
+            return None
+        try:
+            lines = Path(cfg["JobCompLoc"]).read_text().splitlines()
+        except OSError:
+            return None
+        for line in reversed(lines):
+            f = key_values(line)
+            if f.get("JobId") == slurm_id:
+                return SlurmRecord(f["JobState"], exit_code(f.get("ExitCode", "")),
+                                   elapsed_s(f.get("StartTime"), f.get("EndTime")), None, "jobcomp")
+        return None
+
+    # -- cancel / adopt / forget -------------------------------------------------------------------
+    def cancel(self, job_id: str, handle: str) -> None:
+        run = self._runs.get(job_id)
+        slurm_id = run.slurm_id if run is not None else handle
+        if run is not None:
+            if run.final is not None:
+                return
+            run.cancelled = True
+        if slurm_id:
+            self._cmd("scancel", slurm_id, check=False)
+
+    def adopt(self, job_id: str, attempt: int, handle: str) -> bool:
+        """Re-attach to a job a previous cpnet process submitted; False if Slurm has no trace of it."""
+        if not handle:
+            name = f"cpnet-{job_id}-{attempt}"
+            out = self._cmd("squeue", "-h", "-t", "all", "-n", name, "-o", "%i", check=False).stdout.split()
+            if not out:
+                return False
+            handle = out[-1]
+        if handle not in self._squeue() and self.record(handle) is None:
+            return False
+        self._runs[job_id] = _Run(job_id, attempt, handle, 0)
+        return True
+
+    def forget(self, job_id: str) -> None:
+        self._runs.pop(job_id, None)
+
+
+# -- parsing Slurm's output ---------------------------------------------------------------------------
+def gres_count(gres: str, name: str) -> int:
+    """Count of GRES `name` ("gpu" or "gpu:a100") in a sinfo %G string like "gpu:a100:4(S:0-1),gpu:t4:2"."""
+    total = 0
+    for item in re.sub(r"\([^)]*\)", "", gres).split(","):
+        parts = item.split(":")
+        if len(parts) < 2 or not parts[-1].isdigit():
+            continue
+        kind = parts[:-1]
+        want = name.split(":")
+        if kind[: len(want)] == want:
+            total += int(parts[-1])
+    return total
+
+
+def exit_code(text: str) -> int | None:
+    """Slurm's "code:signal" -> the exit code, or 128 + signal when a signal ended the job."""
+    m = re.fullmatch(r"(\d+):(\d+)", text.strip())
+    if not m:
+        return None
+    code, sig = int(m.group(1)), int(m.group(2))
+    return code if code or not sig else 128 + sig
+
+
+def elapsed_s(start: str | None, end: str | None) -> float | None:
+    try:
+        return (datetime.fromisoformat(end or "") - datetime.fromisoformat(start or "")).total_seconds()
+    except ValueError:
+        return None
+
+
+def key_values(text: str) -> dict[str, str]:
+    """"A=1 B=x" (scontrol -o, jobcomp lines) -> {"A": "1", "B": "x"}."""
+    return {k: v for k, _, v in (item.partition("=") for item in text.split()) if k}
+
+
+def config_values(text: str) -> dict[str, str]:
+    """`scontrol show config` lines "Key   = value" -> {"Key": "value"}."""
+    return {k.strip(): v.strip() for k, sep, v in (line.partition("=") for line in text.splitlines()) if sep}

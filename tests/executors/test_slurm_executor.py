@@ -1,0 +1,121 @@
+"""The Slurm executor against a real single-host Slurm cluster (tests/executors/conftest.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cpnet.core.snapshot import Placement
+from cpnet.executors.base import LaunchRequest, Observation, RunStatus
+from cpnet.executors.registry import make_executor
+from cpnet.executors.slurm import SlurmExecutor, exit_code, gres_count
+from cpnet.executors.slurm_testbed import SlurmTestbed
+
+pytestmark = [pytest.mark.slurm, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def executor(slurm_cluster: SlurmTestbed, tmp_path: Path) -> SlurmExecutor:
+    ex = make_executor("slurm", site="hpc", partitions={"A100": slurm_cluster.partition}, gres={"A100": "gpu:fake"},
+                       slurm_conf=str(slurm_cluster.conf), script_dir=str(tmp_path / "scripts"))
+    assert isinstance(ex, SlurmExecutor)
+    return ex
+
+
+def _request(tmp: Path, job_id: str, n: int, script: str) -> LaunchRequest:
+    return LaunchRequest(job_id, 1, Placement(job_id, "hpc", "A100", n), ["bash", "-c", script], {"EXTRA": "x y"},
+                         str(tmp / "logs" / f"{job_id}.log"), str(tmp / "ckpt" / job_id))
+
+
+def _wait(ex: SlurmExecutor, job_id: str, want_running: bool = False, timeout_s: float = 60) -> Observation:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        o = {o.job_id: o for o in ex.observe()}[job_id]
+        if (o.status is RunStatus.RUNNING) == want_running:
+            return o
+        time.sleep(0.3)
+    raise AssertionError(f"{job_id}: no change within {timeout_s} s")
+
+
+@pytest.mark.parametrize(("gres", "name", "count"), [
+    ("gpu:fake:4(S:0)", "gpu", 4), ("gpu:a100:4,gpu:t4:2", "gpu:t4", 2), ("gpu:a100:4,gpu:t4:2", "gpu", 6), ("(null)", "gpu", 0),
+])
+def test_gres_count(gres: str, name: str, count: int) -> None:
+    assert gres_count(gres, name) == count
+
+
+@pytest.mark.parametrize(("text", "code"), [("0:0", 0), ("3:0", 3), ("0:15", 143), ("", None)])
+def test_exit_code(text: str, code: int | None) -> None:
+    assert exit_code(text) == code
+
+
+def test_inventory_counts_gres_of_usable_nodes(executor: SlurmExecutor) -> None:
+    assert executor.inventory() == {"hpc": {"A100": 4}}
+
+
+def test_submit_run_and_account(executor: SlurmExecutor, tmp_path: Path) -> None:
+    req = _request(tmp_path, "ok", 2, 'echo "$CPNET_JOB_ID $CPNET_SITE $CPNET_ACCELERATOR $CPNET_DEVICES [$EXTRA] gpus=$SLURM_JOB_GPUS ckpt=$CPNET_CHECKPOINT_DIR"; sleep 2')
+    handle = executor.launch(req)
+    assert handle.isdigit()
+    end = _wait(executor, "ok")
+    assert (end.status, end.exit_code) == (RunStatus.SUCCEEDED, 0), end
+    assert Path(req.log_path).read_text().strip() == f"ok hpc A100 2 [x y] gpus=0,1 ckpt={req.checkpoint_dir}"
+    assert Path(req.checkpoint_dir).is_dir()
+    # Slurm's own elapsed time (whole seconds) x the 2 GPUs it allocated; the job sleeps 2 s.
+    assert end.device_s is not None and 4.0 <= end.device_s <= 12.0
+    logged = executor._jobcomp(handle)  # Slurm's completion log (the record once the job leaves memory)
+    assert logged is not None and logged.state == "COMPLETED" and logged.elapsed_s is not None and logged.elapsed_s >= 2
+    executor.forget("ok")
+    assert executor.observe() == []
+
+
+def test_failing_job_reports_exit_code(executor: SlurmExecutor, tmp_path: Path) -> None:
+    executor.launch(_request(tmp_path, "bad", 1, "echo failing; exit 3"))
+    end = _wait(executor, "bad")
+    assert (end.status, end.exit_code) == (RunStatus.FAILED, 3)
+    assert "FAILED" in end.reason
+
+
+def test_cancel(executor: SlurmExecutor, tmp_path: Path) -> None:
+    req = _request(tmp_path, "long", 1, "echo started; sleep 60")
+    executor.launch(req)
+    deadline = time.monotonic() + 30
+    while "started" not in (Path(req.log_path).read_text() if Path(req.log_path).exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    executor.cancel("long", "")
+    executor.cancel("long", "")  # idempotent
+    end = _wait(executor, "long")
+    assert end.status is RunStatus.CANCELLED
+
+
+def test_node_failure_is_lost_not_failed(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
+    req = _request(tmp_path, "victim", 1, "echo started; sleep 60")
+    executor.launch(req)
+    deadline = time.monotonic() + 30
+    while "started" not in (Path(req.log_path).read_text() if Path(req.log_path).exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    run = slurm_cluster._run  # the admin's view: take the node down under the running job
+    assert run("scontrol", "update", "nodename=cpnet0", "state=down", "reason=test").returncode == 0
+    try:
+        end = _wait(executor, "victim")
+        assert end.status is RunStatus.LOST and "NODE_FAIL" in end.reason
+        assert executor.inventory() == {"hpc": {"A100": 0}}  # a down node's GPUs are not capacity
+    finally:
+        run("scontrol", "update", "nodename=cpnet0", "state=resume")
+        deadline = time.monotonic() + 20
+        while run("sinfo", "-h", "-N", "-o", "%t").stdout.strip() != "idle" and time.monotonic() < deadline:
+            time.sleep(0.3)
+
+
+def test_adopt_after_restart(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
+    handle = executor.launch(_request(tmp_path, "kept", 1, "sleep 1"))
+    fresh = make_executor("slurm", site="hpc", partitions={"A100": slurm_cluster.partition}, gres={"A100": "gpu:fake"},
+                          slurm_conf=str(slurm_cluster.conf))
+    assert fresh.adopt("kept", 1, handle)
+    assert fresh.adopt("kept", 1, "")  # handle never recorded: found by its job name
+    assert not fresh.adopt("ghost", 1, "999999")
+    assert _wait(fresh, "kept").status is RunStatus.SUCCEEDED
