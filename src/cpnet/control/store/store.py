@@ -180,9 +180,12 @@ class Store:
             return {r.id: r.weight for r in c.execute(select(t.tenants.c.id, t.tenants.c.weight))}
 
     # -- jobs: API side ---------------------------------------------------------------------------
-    def submit_job(self, tenant_id: str, idempotency_key: str, spec: Mapping[str, Any], now_s: float) -> tuple[JobRecord, bool]:
-        """Insert a pending job; a repeated (tenant, key) returns the existing job and False."""
-        job_id = "j-" + uuid.uuid4().hex[:16]
+    def submit_job(self, tenant_id: str, idempotency_key: str, spec: Mapping[str, Any], now_s: float, job_id: str | None = None) -> tuple[JobRecord, bool]:
+        """Insert a pending job; a repeated (tenant, key) returns the existing job and False.
+
+        `job_id` is for replays (the parity test) that must reuse a trace's ids; the API never sets it.
+        """
+        job_id = job_id or "j-" + uuid.uuid4().hex[:16]
         try:
             with self.engine.begin() as c:
                 c.execute(insert(t.jobs).values(
