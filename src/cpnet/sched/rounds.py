@@ -167,23 +167,25 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
 
     # 3. priorities and greedy selection
     order = _model_order(models, jobs, pools, params, snapshot.seed, st.round_no)
+    # entries sort ascending on (-priority, -deficit, -allocation, arrival position)
     queue: list[tuple[float, float, float, int, str, str]] = []
-    rows = [(pos, jv.id, pools[jv.id].by_model, alloc.get(jv.id, {}), job_time[jv.id],
-             deficit.get(jv.id, {})) for pos, jv in enumerate(jobs)]
+    rows = [(pos, jv.id, pools[jv.id].by_model, alloc.get(jv.id), job_time[jv.id],
+             deficit.get(jv.id)) for pos, jv in enumerate(jobs)]
     for m in order:
         wt = worker_time.get(m, 0.0)
         entries = []
+        append = entries.append
         for pos, j, feasible, a_row, times, d_row in rows:
             if m not in feasible:
                 continue
-            a = a_row.get(m, 0.0)
+            a = a_row.get(m, 0.0) if a_row else 0.0
             if a <= 0.0:
                 prio = 0.0
             else:
                 frac = times.get(m, half) / wt if wt > 0 else 0.0
                 prio = a / frac if frac > 0 else a * 1e9
-            entries.append((prio, d_row.get(m, 0.0), a, pos, j, m))
-        entries.sort(key=lambda e: (-e[0], -e[1], -e[2], e[3]))
+            append((-prio, -(d_row.get(m, 0.0) if d_row else 0.0), -a, pos, j, m))
+        entries.sort()
         queue.extend(entries)
 
     room: dict[Pool, int] = {}
@@ -193,10 +195,10 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
                 room[(s.id, m)] = c
     left = dict(capacity)
     chosen: dict[str, Pool] = {}
-    for prio, _d, _a, _pos, j, m in queue:
+    for neg_prio, _d, _a, _pos, j, m in queue:
         if left.get(m, 0) <= 0 or j in chosen:
             continue
-        if params.skip_zero_priority and prio <= 0.0:
+        if params.skip_zero_priority and neg_prio >= 0.0:
             continue
         jv = by_id[j]
         n = jv.spec.num_devices
