@@ -38,6 +38,17 @@ class Services:
     on_start: Callable[[], None] | None = None  # starts the reconciler loop
     on_stop: Callable[[], None] | None = None
     _tokens: dict[str, Principal] = field(default_factory=dict)
+    batcher: Any = None  # SubmitBatcher, made on first use
+
+    def submitter(self) -> Any:
+        if self.batcher is None:
+            from cpnet.api.batcher import SubmitBatcher
+
+            self.batcher = SubmitBatcher(self.store)
+        return self.batcher
+
+    def cached_principal(self, token: str) -> Principal | None:
+        return self._tokens.get(token)
 
     def principal(self, token: str) -> Principal | None:
         # Tokens are never revoked, so a found token can be cached; unknown ones are not cached.

@@ -5,29 +5,38 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from cpnet.api.app import ApiError, Services
 from cpnet.control.store.store import Principal
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+def services_of(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The bearer token's owner; 401 when the token is missing or unknown."""
     if not authorization:
         raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "malformed Authorization header; expected 'Bearer <token>'")
-    p = services(request).principal(token.strip())
+    svc = services_of(request)
+    token = token.strip()
+    p = svc.cached_principal(token)
+    if p is None:  # a database read: off the event loop
+        p = await run_in_threadpool(svc.principal, token)
     if p is None:
         raise ApiError(401, "unknown token")
     return p
 
 
-def admin(p: Annotated[Principal, Depends(principal)]) -> Principal:
+async def admin(p: Annotated[Principal, Depends(principal)]) -> Principal:
     if not p.admin:
         raise ApiError(403, "this endpoint needs an admin token")
     return p

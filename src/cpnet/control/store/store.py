@@ -204,6 +204,38 @@ class Store:
         assert job is not None
         return job, True
 
+    def submit_jobs(self, items: Sequence[tuple[str, str, Mapping[str, Any], float]]) -> list[tuple[JobRecord, bool]]:
+        """Many (tenant, idempotency key, spec, now_s) submissions in ONE transaction (group
+        commit); same contract as `submit_job` for each. Used by the API's submission batcher."""
+        ids = ["j-" + uuid.uuid4().hex[:16] for _ in items]
+        rows = [
+            dict(id=i, tenant_id=tenant, idempotency_key=key, spec=dict(spec), state=JobState.PENDING.value, version=1,
+                 attempt=0, lost_count=0, submitted_s=now, released=True, attained_device_s=0.0, steps_done=0.0)
+            for i, (tenant, key, spec, now) in zip(ids, items)
+        ]
+        with self.engine.begin() as c:
+            c.execute(self._insert_ignore(t.jobs), rows)
+            made = {r.id for r in c.execute(select(t.jobs.c.id).where(t.jobs.c.id.in_(ids)))}
+            events = [dict(job_id=r["id"], t_s=r["submitted_s"], kind="submitted", to_state="pending", message="", from_state=None) for r in rows if r["id"] in made]
+            if events:
+                c.execute(insert(t.job_events), events)
+            out = []
+            for r in rows:
+                if r["id"] in made:
+                    out.append((JobRecord(0, r["id"], r["tenant_id"], r["idempotency_key"], r["spec"], JobState.PENDING, 1, 0, 0,
+                                          r["submitted_s"], None, None, None, None, None, None, True, None, None, 0.0, 0.0), True))
+                else:  # the key was used before (or earlier in this batch): answer with that job
+                    q = select(t.jobs).where(and_(t.jobs.c.tenant_id == r["tenant_id"], t.jobs.c.idempotency_key == r["idempotency_key"]))
+                    out.append((_job(c.execute(q).one()), False))
+        return out
+
+    def _insert_ignore(self, table: Any) -> Any:
+        if self.sqlite:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
+        return dialect_insert(table).on_conflict_do_nothing()
+
     def get_job(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as c:
             row = c.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
