@@ -155,3 +155,49 @@ def test_cancel_stops_the_process(executor: Any, tmp_path: Path) -> None:
     time.sleep(0.6)
     assert marker.read_text() == stamp  # the subprocess is gone, not just the Ray task
     executor.forget(req.job_id)
+
+
+def test_killed_node_job_is_requeued_and_resumes_from_its_checkpoint(cluster: dict[str, Any], executor: Any, tmp_path: Path) -> None:
+    """End to end with the control plane: kill the node under a checkpointing job; the executor
+    reports LOST, the reconciler requeues it, and it finishes on the site's other node, resumed."""
+    from cpnet.control.loop import WallClock
+    from cpnet.control.reconciler import Reconciler, ReconcilerConfig
+    from cpnet.control.store.store import Store
+    from cpnet.core.states import JobState
+
+    clock = WallClock()
+    store = Store(f"sqlite:///{tmp_path / 'cpnet.db'}")
+    store.migrate()
+    store.create_tenant("t", 1.0, clock.now())
+    spec = {"command": [sys.executable, str(EXAMPLE_JOB), "30", "0.2"], "devices": 1, "accelerator": "T4"}
+    job, _ = store.submit_job("t", "ckpt-1", spec, clock.now())
+    config = ReconcilerConfig(run_dir=str(tmp_path / "run"), site_heartbeat_s=0.0, retry_limit=2)
+    rec = Reconciler(store, executor, clock, config)
+    ckpt = tmp_path / "run" / "checkpoints" / job.id
+    log = tmp_path / "run" / "logs" / f"{job.id}.log"
+
+    def step_until(done: Any, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            assert time.monotonic() < deadline, store.job_events(job.id)
+            rec.step()
+            time.sleep(0.3)
+
+    step_until(lambda: len(list(ckpt.glob("step-*.json"))) >= 1 and int(sorted(ckpt.glob("step-*.json"))[-1].stem[5:]) >= 5, 60)
+    first_node = log.read_text().split("on node ")[1].split(":")[0]
+    (victim,) = [n for n in cluster["nodes"].values() if n.node_id.startswith(first_node)]
+    cluster["cluster"].remove_node(victim, allow_graceful=False)
+    step_until(lambda: store.get_job(job.id).state == JobState.SUCCEEDED, 90)  # type: ignore[union-attr]
+
+    final = store.get_job(job.id)
+    assert final is not None and final.attempt == 2 and final.lost_count == 1
+    kinds = [e["kind"] for e in store.job_events(job.id)]
+    assert "lost" in kinds
+    lines = log.read_text().splitlines()
+    second = [ln for ln in lines if ln.startswith("attempt 2 on node ")]
+    assert len(second) == 1
+    resumed_at = int(second[0].rsplit(" ", 1)[1])
+    assert resumed_at >= 5  # not from scratch: at most the work since the last checkpoint is lost
+    assert not second[0].startswith(f"attempt 2 on node {first_node}")  # elsewhere
+    assert lines[-1].startswith("done on node ") and "step 30 " in lines[-1]
+    store.close()

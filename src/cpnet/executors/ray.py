@@ -226,8 +226,8 @@ class RayExecutor:
         if run.cancelled:
             remove_placement_group(run.pg)
             return self._obs(run, RunStatus.CANCELLED, None, "cancelled before its placement group was ready")
-        ready, _ = ray.wait([run.pg.ready()], timeout=0)
-        if ready:
+        # The group's state in the GCS; `pg.ready()` would start a worker process per poll.
+        if placement_group_table(run.pg).get("state") == "CREATED":
             self._start_ranks(run)
             return None
         if time.monotonic() - run.placed_at > self.gang_timeout_s:
