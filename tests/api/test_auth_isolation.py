@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import Server
+from live_server import Server
 
 # Every job endpoint, with the method and body it takes.
 JOB_ENDPOINTS = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import Server
+from live_server import Server
 
 
 def _job(marks: Path) -> list[str]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from conftest import CPNET, Server
+from live_server import CPNET, Server
 
 
 def _wait_state(c: httpx.Client, job_id: str, states: set[str], timeout_s: float = 30) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Server
+from live_server import Server
 
 BAD_SPECS = [
     ({"command": ["true"], "accelerator": "NoSuchGPU"}, "accelerator"),
