@@ -1,14 +1,13 @@
 """Executor names -> factories.
 
-An executor module registers itself with `@register_executor("name")` at import time. By
-convention the module for name `x` is `cpnet.executors.x`; `make_executor` imports it on first
-use, so heavy engines (Ray) are imported only when chosen.
+An executor module registers itself with `@register_executor("name")` at import time. The
+shipped executor `x` lives in `cpnet.executors.x`; `make_executor` imports it on first use, so
+heavy engines (Ray) are imported only when chosen.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,8 @@ from cpnet.executors.base import Executor
 ExecutorFactory = Callable[..., Executor]
 
 _FACTORIES: dict[str, ExecutorFactory] = {}
-_NOT_EXECUTORS = frozenset({"base", "registry"})
+# Modules that register an executor under their own name; imported on first use.
+_SHIPPED = ("local", "ray", "simulated", "slurm")
 
 
 def register_executor(name: str) -> Callable[[ExecutorFactory], ExecutorFactory]:
@@ -34,21 +34,14 @@ def register_executor(name: str) -> Callable[[ExecutorFactory], ExecutorFactory]
 
 
 def executor_names() -> list[str]:
-    """Names of the executor modules shipped in `cpnet.executors` (not imported)."""
-    import cpnet.executors as pkg
-
-    shipped = {m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name not in _NOT_EXECUTORS}
-    return sorted(shipped | set(_FACTORIES))
+    """Names of the shipped executors and of any registered since."""
+    return sorted(set(_SHIPPED) | set(_FACTORIES))
 
 
 def make_executor(name: str, **config: Any) -> Executor:
     """Build the executor registered as `name`; UnknownNameError lists the valid names."""
-    if name not in _FACTORIES and name not in _NOT_EXECUTORS:
-        try:
-            importlib.import_module(f"cpnet.executors.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"cpnet.executors.{name}":
-                raise
+    if name not in _FACTORIES and name in _SHIPPED:
+        importlib.import_module(f"cpnet.executors.{name}")
     if name not in _FACTORIES:
         raise UnknownNameError("executor", name, executor_names())
     return _FACTORIES[name](**config)
