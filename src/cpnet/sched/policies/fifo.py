@@ -48,11 +48,15 @@ class FifoState:
 
 def choose_agnostic(job: JobView, jp: JobPools, free: Mapping[Pool, int], seed: int) -> Pool | None:
     n = job.spec.num_devices
-    fits = [m for m, pools in jp.by_model.items() if any(free.get(p, 0) >= n for p in pools)]
+    fits: list[Pool] = []  # the first pool with room of each model, models in name order
+    for pools in jp.by_model.values():
+        for p in pools:
+            if free.get(p, 0) >= n:
+                fits.append(p)
+                break
     if not fits:
         return None
-    model = fits[pick(seed, job.id, len(fits))]
-    return next(p for p in jp.by_model[model] if free.get(p, 0) >= n)
+    return fits[pick(seed, job.id, len(fits))] if len(fits) > 1 else fits[0]
 
 
 def _first_new(jobs: Sequence[JobView], st: FifoState | None) -> int:
@@ -100,13 +104,18 @@ def decide_fifo(snapshot: Snapshot, choose: PoolChooser) -> Decision:
     jobs = snapshot.jobs
     new_from = _first_new(jobs, prev)
     start = new_from
+    if prev is not None and prev.head is None and new_from == len(jobs):
+        return Decision(policy_state=prev)  # nothing waiting, nothing new
     if prev is not None and prev.head is not None:
         pos = _locate(jobs, *prev.head)
         start = 0 if pos is None else pos
         if pos is not None:
             head = jobs[pos]
             n = head.spec.num_devices
-            if not any(snapshot.free.get(p, 0) >= n for p in index.pools_for(head.spec).pools):
+            free_now = snapshot.free
+            if not any(free_now.get(p, 0) >= n for p in index.pools_for(head.spec).pools):
+                if new_from == len(jobs):
+                    return Decision(policy_state=prev)
                 return _finish(snapshot, index, prev, (), _infeasible(jobs, new_from, index), prev.head)
 
     free = dict(snapshot.free)
