@@ -22,10 +22,11 @@ def usage(
     if as_json:
         typer.echo(json.dumps(out))
         return
-    table = Table("tenant", "accelerator", "device_s", "energy_kwh")
+    table = Table("tenant", "accelerator", "device_s", "device_s from", "energy_kwh", "energy from")
     for t, models in sorted(out["tenants"].items()):
         for m, cell in sorted(models.items()):
-            table.add_row(t, m, f"{cell['device_s']:.1f}", f"{cell['energy_kwh']:.6f}")
+            table.add_row(t, m, f"{cell['device_s']:.1f}", cell.get("device_s_source", "cpnet"),
+                          f"{cell['energy_kwh']:.6f}", cell.get("energy_source", "estimate"))
     con = Console()
     con.print(table)
     if out["energy_unknown_for"]:

@@ -2,17 +2,27 @@
 
 Each step, in order (Ray autoscaler v2's shape: observe first, then act):
 1. Sites: the executor's inventory is written as heartbeats; sites past their heartbeat timeout
-   go DOWN (site transition table).
+   go DOWN (site transition table), and so does an executor site that reports no usable device
+   (all its nodes dead or down); it keeps its last nominal inventory and comes back UP when
+   devices reappear.
 2. Passive sync: every executor Observation is recorded. RUNNING -> SUCCEEDED / FAILED (exit code
-   and reason), RUNNING -> PENDING when the executor reports the job LOST (infrastructure; requeued
-   up to `retry_limit` times, then FAILED) or when a preemption we asked for completed. Cancelled
-   jobs whose process still runs are signalled until the executor reports them gone.
+   and reason), RUNNING -> PENDING when a preemption we asked for completed. Cancelled jobs whose
+   process still runs are signalled until the executor reports them gone.
+   Failover: a LOST observation (node/site gone, process vanished) is a failure of the
+   infrastructure, not of the job: event `lost`, `lost_count` + 1 (the job's exit code stays
+   unset), and the job goes back to PENDING. Its retry avoids the site it was lost on for
+   `lost_site_avoid_s` whenever another up site could hold it, and the inventories are re-read in
+   the same step, so a dead site's devices are gone before the next placement. After
+   `retry_limit` requeues the next loss ends the job FAILED, its reason naming the retry limit.
+   Metering: each ended attempt records the device-seconds the engine reported (Ray task timing,
+   Slurm accounting; `device_s_source` "engine"), or cpnet's own clock when it reported none
+   ("cpnet"), and the engine's device-counter energy (NVML) when present.
 3. Decide: a Snapshot is built from the store and `schedule()` is called with the same policy and
    parameters as the simulator: event-driven policies when something changed, round-based ones
    at every multiple of their round. `policy_state` is carried from the previous Decision, and
    reset to None when the reconciler itself requeued jobs or a job arrived out of order.
 4. Act: the Decision's transitions (PENDING -> SCHEDULED with the placement, infeasible ->
-   FAILED) and its audit row are written in ONE transaction, versioned so a concurrent cancel wins;
+   FAILED, unless a known site that is down now could hold the job: it waits) and its audit row are written in ONE transaction, versioned so a concurrent cancel wins;
    then each scheduled job is launched and its handle recorded (SCHEDULED -> RUNNING).
 
 Crash safety: the intent (SCHEDULED, attempt number) is committed before the process exists, and
@@ -25,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +46,7 @@ from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant, Tier
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot
 from cpnet.core.states import JobState, SiteState
 from cpnet.executors.base import Executor, LaunchRequest, Observation, RunStatus
+from cpnet.sched.feasibility import NetworkIndex
 from cpnet.sched.runner import SchedulerConfig, schedule
 
 HOLDING = (JobState.SCHEDULED, JobState.RUNNING)
@@ -48,7 +59,8 @@ def job_log_path(run_dir: str | Path, job_id: str) -> Path:
 @dataclass(frozen=True)
 class ReconcilerConfig:
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig("fifo"))
-    retry_limit: int = 3  # LOST attempts before a job is FAILED
+    retry_limit: int = 3  # requeues after LOST attempts; the next loss ends the job FAILED
+    lost_site_avoid_s: float = 600.0  # a lost job's retry avoids that site this long (if another can hold it)
     run_dir: str = ".cpnet/runs"  # logs/<job>.log and checkpoints/<job>/
     seed: int = 0
     site_heartbeat_s: float = 10.0  # how often executor inventories are written as heartbeats
@@ -87,6 +99,8 @@ class Reconciler:
         self._specs: dict[str, JobSpec] = {}
         self._tail_arrival_s = -math.inf
         self._last_heartbeat_s = -math.inf
+        self._avoid: dict[str, dict[str, float]] = {}  # job id -> site it was lost on -> until when
+        self._waiting_noted: set[str] = set()  # jobs told they wait for a down site
 
     # -- recovery ---------------------------------------------------------------------------------
     def recover(self) -> dict[str, str]:
@@ -118,13 +132,18 @@ class Reconciler:
         now = self.clock.now()
         report = StepReport(now)
         self._sync_sites(now)
+        self._expire_avoidances(now)
         jobs = {j.id: j for j in self.store.active_jobs()}
         self._passive_sync(self.executor.observe(), jobs, now, report)
+        if self._last_heartbeat_s == -math.inf:  # a job was lost: re-read inventories before placing
+            self._sync_sites(now)
         jobs = {j.id: j for j in self.store.active_jobs()}
         if self._due(now, jobs):
             self._decide_and_act(jobs, now, report)
         if len(self._specs) > 2 * len(jobs) + 1000:  # forget specs of ended jobs
             self._specs = {k: v for k, v in self._specs.items() if k in jobs}
+            self._avoid = {k: v for k, v in self._avoid.items() if k in jobs}
+            self._waiting_noted &= set(jobs)
         return report
 
     def _due(self, now: float, jobs: Mapping[str, JobRecord]) -> bool:
@@ -148,9 +167,16 @@ class Reconciler:
             self._last_heartbeat_s = now
             for site_id, inv in self.executor.inventory().items():
                 rec = self.store.get_site(site_id)
+                usable = any(n > 0 for n in inv.values())
                 if rec is None:
                     self.store.upsert_site(Site(site_id, Tier.EDGE, "local", 0.0, 0.0, dict(inv)), "executor", now, self.config.site_timeout_s)
+                    if not usable:
+                        self.store.set_site_state(site_id, SiteState.DOWN)
                     self._dirty = True
+                elif not usable:  # every node gone: the site is down; its nominal inventory stays
+                    if rec.state == SiteState.UP:
+                        self.store.set_site_state(site_id, SiteState.DOWN)
+                        self._dirty = True
                 else:
                     if dict(rec.site.inventory) != dict(inv) or rec.state == SiteState.DOWN:
                         self._dirty = True
@@ -175,7 +201,7 @@ class Reconciler:
                 if o.status is RunStatus.RUNNING:
                     self.executor.cancel(job.id, o.handle)
                 elif self.store.update_job(job, now, "released", f"process stopped ({o.reason or o.status.value})", released=True):
-                    self.store.end_attempt(job.id, job.attempt, now, o.energy_kwh)
+                    self._end_attempt(job, now, o)
                     self.executor.forget(job.id)
                 continue
             if o.status is RunStatus.RUNNING:
@@ -192,34 +218,55 @@ class Reconciler:
         elif o.status is RunStatus.FAILED:
             ok = self.store.transition(job, JobState.FAILED, now, "failed", o.reason, **done)
         elif o.status is RunStatus.CANCELLED:  # a preemption we asked for has completed
-            ok = self._requeue(job, now, "preempted", f"attempt {job.attempt} preempted", lost=False)
+            ok = self._requeue(job, now, "preempted", f"attempt {job.attempt} preempted", lost=False, o=o)
             report.requeued.append(job.id)
-        else:  # LOST: not the job's fault
-            if job.lost_count + 1 >= self.config.retry_limit + 1:
-                why = f"lost {job.lost_count + 1} times; last: {o.reason}"
-                ok = self.store.transition(job, JobState.FAILED, now, "failed", why, **{**done, "reason": why})
+        else:  # LOST: the infrastructure failed, not the job's code
+            self._last_heartbeat_s = -math.inf  # the site may be gone: re-read inventories this step
+            where = f"at {job.site}" if job.site else ""
+            if job.lost_count >= self.config.retry_limit:
+                why = (f"retry limit hit: lost {job.lost_count + 1} times to infrastructure failures "
+                       f"(retry_limit={self.config.retry_limit}); last {where}: {o.reason}")
+                ok = self.store.transition(job, JobState.FAILED, now, "retry-limit", why, **{**done, "reason": why})
             else:
-                ok = self._requeue(job, now, "lost", f"attempt {job.attempt} lost ({o.reason}); requeued", lost=True)
+                msg = (f"attempt {job.attempt} failed by infrastructure {where} ({o.reason}); "
+                       f"requeued, retry {job.lost_count + 1} of {self.config.retry_limit}")
+                ok = self._requeue(job, now, "lost", msg, lost=True, o=o, reason=f"infrastructure failure {where}: {o.reason}")
+                if ok and job.site:
+                    self._avoid.setdefault(job.id, {})[job.site] = now + self.config.lost_site_avoid_s
                 report.requeued.append(job.id)
                 self._policy_state = None
         if ok:
+            if job.id not in report.requeued:  # _requeue has closed the attempt already
+                self._end_attempt(job, now, o)
             if o.status is not RunStatus.CANCELLED:
-                self.store.end_attempt(job.id, job.attempt, now, o.energy_kwh)
                 report.ended.append(job.id)
             self.executor.forget(job.id)
             self._dirty = True
 
-    def _requeue(self, job: JobRecord, now: float, kind: str, message: str, *, lost: bool) -> bool:
+    def _requeue(self, job: JobRecord, now: float, kind: str, message: str, *, lost: bool,
+                 o: Observation | None = None, reason: str | None = None) -> bool:
         attained, steps = self._progress(job, now)
+        extra = {} if reason is None else {"reason": reason}
         ok = self.store.transition(
             job, JobState.PENDING, now, kind, message, site=None, accelerator=None, num_devices=None,
             handle=None, released=True, started_s=None, attained_device_s=attained, steps_done=steps,
-            lost_count=job.lost_count + (1 if lost else 0),
+            lost_count=job.lost_count + (1 if lost else 0), **extra,
         )
         if ok:
-            self.store.end_attempt(job.id, job.attempt, now)
+            self._end_attempt(job, now, o)
             self._dirty = True
         return ok
+
+    def _end_attempt(self, job: JobRecord, now: float, o: Observation | None) -> None:
+        """Close the attempt's usage row: the engine's device-seconds when it reported them, else ours."""
+        if o is not None and o.device_s is not None:
+            device_s, source = max(o.device_s, 0.0), "engine"
+        elif job.started_s is not None and job.num_devices:
+            device_s, source = max(now - job.started_s, 0.0) * job.num_devices, "cpnet"
+        else:
+            device_s, source = None, None
+        energy = o.energy_kwh if o is not None else None
+        self.store.end_attempt(job.id, job.attempt, now, energy, device_s=device_s, device_s_source=source)
 
     def _progress(self, job: JobRecord, now: float) -> tuple[float, float]:
         if job.started_s is None or job.num_devices is None:
@@ -227,6 +274,34 @@ class Reconciler:
         held = max(now - job.started_s, 0.0)
         rate = self._rate(self._spec(job), job.accelerator or "", job.num_devices)
         return job.attained_device_s + held * job.num_devices, job.steps_done + held * rate
+
+    # -- failover ---------------------------------------------------------------------------------
+    def _expire_avoidances(self, now: float) -> None:
+        for job_id, sites in list(self._avoid.items()):
+            gone = [s for s, until in sites.items() if until <= now]
+            for site in gone:
+                del sites[site]
+            if not sites:
+                del self._avoid[job_id]
+            if gone:
+                self._policy_state = None  # the job's allowed sites changed: policies rescan
+                self._dirty = True
+
+    def _retry_spec(self, spec: JobSpec, sites: Sequence[Site]) -> JobSpec:
+        """`spec` without the sites it was lost on, when another up site could hold it."""
+        avoid = self._avoid.get(spec.id)
+        if not avoid:
+            return spec
+        others = [s for s in sites if s.id not in avoid and (spec.sites is None or s.id in spec.sites)]
+        if not any(n >= spec.num_devices and (spec.accelerators is None or m in spec.accelerators)
+                   for s in others for m, n in s.inventory.items()):
+            return spec  # nowhere else to go: retry where it was
+        return replace(spec, sites=frozenset(s.id for s in others))
+
+    def _waits_for_down_site(self, snap: Snapshot, job: JobRecord) -> bool:
+        """True when a site that is down now (or shrunk) could hold the job: it waits, not fails."""
+        known = tuple(r.site for r in self.store.list_sites())
+        return NetworkIndex.build(replace(snap, sites=known)).pools_for(self._spec(job)).feasible
 
     # -- decide and act ---------------------------------------------------------------------------
     def snapshot(self, jobs: Mapping[str, JobRecord], now: float) -> Snapshot:
@@ -240,7 +315,7 @@ class Reconciler:
                 if pool in free:
                     free[pool] = max(free[pool] - job.num_devices, 0)
             if job.state == JobState.PENDING:
-                views.append(JobView(self._spec(job), None, now, job.attained_device_s, job.steps_done, 0.0, restarts=max(job.attempt - 1, 0)))
+                views.append(JobView(self._retry_spec(self._spec(job), sites), None, now, job.attained_device_s, job.steps_done, 0.0, restarts=max(job.attempt - 1, 0)))
             elif job.state in HOLDING and job.site and job.accelerator and job.num_devices:
                 spec = self._spec(job)
                 p = Placement(job.id, job.site, job.accelerator, job.num_devices)
@@ -269,7 +344,11 @@ class Reconciler:
         changes: list[tuple[JobRecord, JobState, str, str, Mapping[str, Any]]] = []
         for inf in decision.infeasible:
             job = fresh.get(inf.job_id)
-            if job is not None and job.state == JobState.PENDING:
+            if job is not None and job.state == JobState.PENDING and self._waits_for_down_site(snap, job):
+                if job.id not in self._waiting_noted:
+                    self._waiting_noted.add(job.id)
+                    self.store.add_event(job.id, now, "waiting", f"no up site can hold it now ({inf.reason}); waiting for a down site to return")
+            elif job is not None and job.state == JobState.PENDING:
                 changes.append((job, JobState.FAILED, "infeasible", inf.reason, dict(finished_s=now, reason=f"infeasible: {inf.reason}")))
         placed = [p for p in decision.placements if fresh.get(p.job_id) is not None and fresh[p.job_id].state == JobState.PENDING]
         for p in placed:
@@ -347,6 +426,7 @@ class Reconciler:
                 num_devices=int(s.get("devices", 1)), total_steps=float(s.get("total_steps") or GENERIC_TOTAL_STEPS),
                 arrival_s=job.submitted_s, priority_weight=float(s.get("priority_weight", 1.0)),
                 accelerators=frozenset([acc]) if acc else None, data_site=s.get("data_site"),
+                sites=frozenset(s["sites"]) if s.get("sites") else None,
             )
             self._specs[job.id] = spec
         return spec

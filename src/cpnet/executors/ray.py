@@ -211,8 +211,9 @@ class RayExecutor:
         device_s = self._device_s(run)
         if device_s is None and time.monotonic() - run.done_at < self.timing_wait_s:
             return None  # Ray's task events reach the head about a second after the task ends
-        if device_s is None:
-            device_s = sum(r.get("end_s", 0.0) - r.get("start_s", 0.0) for r in run.results.values() if "start_s" in r)
+        if device_s is None and all("start_s" in r for r in run.results.values()):
+            device_s = sum(r["end_s"] - r["start_s"] for r in run.results.values())
+        # else: a rank died with its node and no one timed it; cpnet's clock is the fallback
         energies = [r["energy_kwh"] for r in run.results.values() if r.get("energy_kwh") is not None]
         energy = sum(energies) if energies else None
         remove_placement_group(run.pg)

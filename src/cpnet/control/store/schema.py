@@ -111,6 +111,8 @@ attempts = Table(
     Column("start_s", Float, nullable=False),
     Column("end_s", Float, nullable=True),
     Column("energy_kwh", Float, nullable=True),  # from device counters when the executor reports them
+    Column("device_s", Float, nullable=True),  # set when the attempt ends (0002)
+    Column("device_s_source", String(8), nullable=True),  # engine (Ray timing, sacct) | cpnet (own clock)
 )
 Index("ix_attempts_tenant", attempts.c.tenant_id)
 

@@ -6,19 +6,25 @@ Contracts:
   allow raises InvalidTransition and writes nothing.
 - Job rows carry a `version`; the reconciler's updates name the version they read, so a concurrent
   change (a cancel from the API) makes the update a no-op instead of overwriting it.
+- Every write of a job row adds a `job_events` row in the same transaction, and event sequence
+  numbers are assigned in commit order (SQLite has one writer; on PostgreSQL job-writing
+  transactions take one advisory lock first). The events table is therefore a change feed:
+  `active_jobs()` reads only the jobs named by events newer than the last one it saw.
 """
 
 from __future__ import annotations
 
 import hashlib
+import operator
 import secrets
+import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import QueuePool
 
@@ -69,6 +75,11 @@ class SiteRecord:
     heartbeat_s: float | None
     heartbeat_timeout_s: float | None
     version: int
+
+
+_LIVE_STATES = (JobState.PENDING.value, JobState.SCHEDULED.value, JobState.RUNNING.value)
+_FEED_LOCK_KEY = 0x63706E6574  # PostgreSQL advisory lock serializing job writes ("cpnet")
+_IN_CHUNK = 500  # ids per IN (...) query
 
 
 class StoreError(CpnetError):
@@ -133,6 +144,10 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        # The reconciler's view of the active jobs, kept current from the change feed.
+        self._active: dict[str, JobRecord] = {}
+        self._feed_seq: int | None = None  # last job_events.seq applied to `_active`
+        self._active_lock = threading.Lock()
 
     # -- schema -----------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -188,6 +203,7 @@ class Store:
         job_id = job_id or "j-" + uuid.uuid4().hex[:16]
         try:
             with self.engine.begin() as c:
+                self._feed_lock(c)
                 c.execute(insert(t.jobs).values(
                     id=job_id, tenant_id=tenant_id, idempotency_key=idempotency_key, spec=dict(spec),
                     state=JobState.PENDING.value, version=1, attempt=0, lost_count=0, submitted_s=now_s,
@@ -214,6 +230,7 @@ class Store:
             for i, (tenant, key, spec, now) in zip(ids, items)
         ]
         with self.engine.begin() as c:
+            self._feed_lock(c)
             c.execute(self._insert_ignore(t.jobs), rows)
             made = {r.id for r in c.execute(select(t.jobs.c.id).where(t.jobs.c.id.in_(ids)))}
             events = [dict(job_id=r["id"], t_s=r["submitted_s"], kind="submitted", to_state="pending", message="", from_state=None) for r in rows if r["id"] in made]
@@ -228,6 +245,13 @@ class Store:
                     q = select(t.jobs).where(and_(t.jobs.c.tenant_id == r["tenant_id"], t.jobs.c.idempotency_key == r["idempotency_key"]))
                     out.append((_job(c.execute(q).one()), False))
         return out
+
+    def _feed_lock(self, c: Any) -> None:
+        """Call first in every transaction that writes a job row or event. On PostgreSQL this makes
+        event sequence numbers commit-ordered (sequences alone are not), so the change feed cannot
+        skip a late-committing transaction; SQLite's single writer already guarantees it."""
+        if not self.sqlite:
+            c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK_KEY})
 
     def _insert_ignore(self, table: Any) -> Any:
         if self.sqlite:
@@ -272,11 +296,32 @@ class Store:
 
     # -- jobs: reconciler side --------------------------------------------------------------------
     def active_jobs(self) -> list[JobRecord]:
-        """Jobs the reconciler must look at: waiting, placed, running, or cancelled but not released."""
-        live = [JobState.PENDING.value, JobState.SCHEDULED.value, JobState.RUNNING.value]
-        q = select(t.jobs).where((t.jobs.c.state.in_(live)) | (t.jobs.c.released == False)).order_by(t.jobs.c.seq)  # noqa: E712
-        with self.engine.connect() as c:
-            return [_job(r) for r in c.execute(q)]
+        """Jobs the reconciler must look at: waiting, placed, running, or cancelled but not released
+        (ordered by seq), as committed now.
+
+        The first call reads them all; later calls read only the jobs named by events newer than
+        the last event seen (the change feed), so a step costs what changed, not the backlog.
+        """
+        with self._active_lock:
+            with self.engine.connect() as c:
+                if self._feed_seq is None:
+                    # The feed position is read first: a change committed after it is re-read next time.
+                    self._feed_seq = int(c.execute(select(func.coalesce(func.max(t.job_events.c.seq), 0))).scalar_one())
+                    q = select(t.jobs).where((t.jobs.c.state.in_(_LIVE_STATES)) | (t.jobs.c.released == False))  # noqa: E712
+                    self._active = {r.id: _job(r) for r in c.execute(q)}
+                else:
+                    feed = c.execute(select(t.job_events.c.seq, t.job_events.c.job_id).where(t.job_events.c.seq > self._feed_seq)).all()
+                    if feed:
+                        self._feed_seq = max(r.seq for r in feed)
+                        ids = list({r.job_id for r in feed})
+                        for i in range(0, len(ids), _IN_CHUNK):
+                            for row in c.execute(select(t.jobs).where(t.jobs.c.id.in_(ids[i:i + _IN_CHUNK]))):
+                                job = _job(row)
+                                if job.state.value in _LIVE_STATES or not job.released:
+                                    self._active[job.id] = job
+                                else:
+                                    self._active.pop(job.id, None)
+            return sorted(self._active.values(), key=operator.attrgetter("seq"))
 
     def transition(self, job: JobRecord, dst: JobState, now_s: float, kind: str, message: str = "", **fields: Any) -> bool:
         """Apply `job.state -> dst` if the row still has `job.version`; False if it changed meanwhile.
@@ -285,6 +330,7 @@ class Store:
         """
         check_transition(job.id, job.state, dst)
         with self.engine.begin() as c:
+            self._feed_lock(c)
             return self._transition(c, job, dst, now_s, kind, message, fields)
 
     def _transition(self, c: Any, job: JobRecord, dst: JobState, now_s: float, kind: str, message: str, fields: Mapping[str, Any]) -> bool:
@@ -307,25 +353,29 @@ class Store:
         for job, dst, *_ in changes:
             check_transition(job.id, job.state, dst)
         with self.engine.begin() as c:
+            self._feed_lock(c)
             if record is not None:
                 c.execute(insert(t.decisions).values(t_s=now_s, policy=policy, **record))
             return [self._transition(c, job, dst, now_s, kind, msg, fields) for job, dst, kind, msg, fields in changes]
 
     def update_job(self, job: JobRecord, now_s: float, kind: str, message: str = "", **fields: Any) -> bool:
-        """Change fields without a state change (e.g. record the handle); versioned like transition."""
+        """Change fields without a state change (e.g. record the handle); versioned like transition.
+
+        Always writes an event (kind "updated" when none is given): events are the change feed."""
         with self.engine.begin() as c:
+            self._feed_lock(c)
             res = c.execute(
                 update(t.jobs).where(and_(t.jobs.c.id == job.id, t.jobs.c.version == job.version))
                 .values(version=job.version + 1, **fields)
             )
             if res.rowcount != 1:
                 return False
-            if kind:
-                c.execute(insert(t.job_events).values(job_id=job.id, t_s=now_s, kind=kind, message=message))
+            c.execute(insert(t.job_events).values(job_id=job.id, t_s=now_s, kind=kind or "updated", message=message))
             return True
 
     def add_event(self, job_id: str, now_s: float, kind: str, message: str) -> None:
         with self.engine.begin() as c:
+            self._feed_lock(c)
             c.execute(insert(t.job_events).values(job_id=job_id, t_s=now_s, kind=kind, message=message))
 
     def start_attempt(self, job: JobRecord, now_s: float) -> None:
@@ -335,11 +385,14 @@ class Store:
                 accelerator=job.accelerator, num_devices=job.num_devices, start_s=now_s,
             ))
 
-    def end_attempt(self, job_id: str, attempt: int, now_s: float, energy_kwh: float | None = None) -> None:
+    def end_attempt(
+        self, job_id: str, attempt: int, now_s: float, energy_kwh: float | None = None,
+        device_s: float | None = None, device_s_source: str | None = None,
+    ) -> None:
         with self.engine.begin() as c:
             c.execute(
                 update(t.attempts).where(and_(t.attempts.c.job_id == job_id, t.attempts.c.attempt == attempt, t.attempts.c.end_s.is_(None)))
-                .values(end_s=now_s, energy_kwh=energy_kwh)
+                .values(end_s=now_s, energy_kwh=energy_kwh, device_s=device_s, device_s_source=device_s_source)
             )
 
     def record_decision(self, now_s: float, policy: str, placements: Sequence[Any], preemptions: Sequence[str], infeasible: Sequence[Any]) -> None:
