@@ -4,6 +4,9 @@ the simulator does (the parity test), and it serves load tests that must not spa
 
 The work of a launch comes from the request's env: `CPNET_JOB_TYPE` and `CPNET_TOTAL_STEPS`
 (the reconciler sets both). Progress made before a cancel is kept for the next attempt.
+
+Failure drills: `fail_site` takes a site down as a real engine would see it (its jobs are LOST,
+its inventory drops to zero, and work since launch is lost); `restore_site` brings it back.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from cpnet.executors.registry import register_executor
 @dataclass
 class _SimRun:
     attempt: int
+    site: str
     start_s: float
     rate: float
     remaining_steps: float
@@ -40,6 +44,7 @@ class SimulatedExecutor:
         self._inventory = {s: dict(inv) for s, inv in (inventory or {}).items()}
         self._runs: dict[str, _SimRun] = {}
         self._done_steps: dict[str, float] = {}
+        self._down: dict[str, dict[str, int]] = {}  # failed site -> its inventory before the failure
 
     def inventory(self) -> Mapping[str, Mapping[str, int]]:
         return self._inventory
@@ -49,7 +54,7 @@ class SimulatedExecutor:
         rate = self.throughput.steps_per_s(request.env.get("CPNET_JOB_TYPE", "generic"), p.accelerator, p.num_devices) or 0.0
         total = float(request.env.get("CPNET_TOTAL_STEPS", "1"))
         remaining = max(total - self._done_steps.get(request.job_id, 0.0), 0.0)
-        self._runs[request.job_id] = _SimRun(request.attempt, self.clock.now(), rate, remaining)
+        self._runs[request.job_id] = _SimRun(request.attempt, p.site, self.clock.now(), rate, remaining)
         return f"sim:{request.job_id}:{request.attempt}"
 
     def observe(self) -> list[Observation]:
@@ -60,8 +65,21 @@ class SimulatedExecutor:
                 run.final = RunStatus.SUCCEEDED
             status = run.final or RunStatus.RUNNING
             code = 0 if status is RunStatus.SUCCEEDED else None
-            out.append(Observation(job_id, run.attempt, f"sim:{job_id}:{run.attempt}", status, code))
+            why = f"site {run.site} failed" if status is RunStatus.LOST else ""
+            out.append(Observation(job_id, run.attempt, f"sim:{job_id}:{run.attempt}", status, code, why))
         return out
+
+    def fail_site(self, site_id: str) -> None:
+        """The site dies: its running jobs are LOST and it reports no devices until restored."""
+        self._down[site_id] = self._inventory.get(site_id, {})
+        self._inventory[site_id] = {m: 0 for m in self._down[site_id]}
+        for run in self._runs.values():
+            if run.site == site_id and run.final is None:
+                run.final = RunStatus.LOST
+
+    def restore_site(self, site_id: str) -> None:
+        if site_id in self._down:
+            self._inventory[site_id] = self._down.pop(site_id)
 
     def next_finish_s(self) -> float | None:
         """When the next running job ends (for drivers that jump a manual clock)."""
