@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +70,54 @@ def _field_errors(errors: Any) -> str:
     return "; ".join(parts)
 
 
+async def _api_error(_r: Request | None, exc: ApiError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+
+
+async def _invalid(_r: Request | None, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    clean = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+    return JSONResponse({"error": _field_errors(errors), "detail": clean}, status_code=422)
+
+
+async def _conflict(_r: Request | None, exc: InvalidTransition) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=409)
+
+
+async def _user_error(_r: Request | None, exc: CpnetError) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+# Most specific first: `error_response` takes the first class that matches.
+ERROR_HANDLERS: tuple[tuple[type[Exception], Callable[[Request | None, Any], Awaitable[JSONResponse]]], ...] = (
+    (ApiError, _api_error), (RequestValidationError, _invalid), (InvalidTransition, _conflict), (CpnetError, _user_error),
+)
+
+
+async def error_response(exc: Exception) -> JSONResponse | None:
+    """The JSON error answer the app gives for `exc`; None for an unexpected exception (a 500)."""
+    for cls, handler in ERROR_HANDLERS:
+        if isinstance(exc, cls):
+            return await handler(None, exc)
+    return None
+
+
+class ControlPlaneApp(FastAPI):
+    """FastAPI, except that POST /v1/jobs (the hot path) goes straight to `cpnet.api.submit_asgi`."""
+
+    submit_handler: Callable[[Services, Any, Any, Any], Awaitable[None]] | None = None  # set by create_app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.submit_handler is not None and scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in _SUBMIT_PATHS:
+            await self.submit_handler(self.state.services, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+_SUBMIT_PATHS = frozenset({"/v1/jobs", "/v1/jobs/"})
+
+
 def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -79,27 +127,10 @@ def create_app(services: Services) -> FastAPI:
         if services.on_stop:
             services.on_stop()
 
-    app = FastAPI(title="cpnet control plane", version="1", lifespan=lifespan)
+    app = ControlPlaneApp(title="cpnet control plane", version="1", lifespan=lifespan)
     app.state.services = services
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        clean = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
-        return JSONResponse({"error": _field_errors(errors), "detail": clean}, status_code=422)
-
-    @app.exception_handler(InvalidTransition)
-    async def _conflict(_r: Request, exc: InvalidTransition) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=409)
-
-    @app.exception_handler(CpnetError)
-    async def _user_error(_r: Request, exc: CpnetError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+    for cls, handler in ERROR_HANDLERS:
+        app.add_exception_handler(cls, handler)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -107,6 +138,9 @@ def create_app(services: Services) -> FastAPI:
 
     from cpnet.api.routers import admin, jobs, sites, usage
 
+    from cpnet.api.submit_asgi import handle_submit
+
     for r in (jobs.router, sites.router, usage.router, admin.router):
         app.include_router(r)
+    app.submit_handler = handle_submit
     return app

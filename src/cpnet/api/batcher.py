@@ -48,13 +48,22 @@ class SubmitBatcher:
                 except queue.Empty:
                     break
             try:
-                results = self.store.submit_jobs([(t, k, s, n) for t, k, s, n, _, _ in batch])
+                results: list[Any] = self.store.submit_jobs([(t, k, s, n) for t, k, s, n, _, _ in batch])
+                settle: Any = _done
             except Exception as exc:  # the whole transaction failed: every request in it gets the error
-                for *_, fut, loop in batch:
-                    loop.call_soon_threadsafe(_fail, fut, exc)
-                continue
+                results, settle = [exc] * len(batch), _fail
+            # One wake-up per event loop per batch (each call_soon_threadsafe writes to the loop's
+            # self-pipe), not one per request.
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
             for (*_, fut, loop), res in zip(batch, results):
-                loop.call_soon_threadsafe(_done, fut, res)
+                by_loop.setdefault(loop, []).append((fut, res))
+            for loop, items in by_loop.items():
+                loop.call_soon_threadsafe(_settle_all, settle, items)
+
+
+def _settle_all(settle: Any, items: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for fut, res in items:
+        settle(fut, res)
 
 
 def _done(fut: asyncio.Future[Any], res: Any) -> None:

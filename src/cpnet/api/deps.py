@@ -21,12 +21,16 @@ def services_of(request: Request) -> Services:
 
 async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The bearer token's owner; 401 when the token is missing or unknown."""
+    return await principal_of(services_of(request), authorization)
+
+
+async def principal_of(svc: Services, authorization: str | None) -> Principal:
+    """`principal` without a Request (the bare-ASGI submission path calls it)."""
     if not authorization:
         raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "malformed Authorization header; expected 'Bearer <token>'")
-    svc = services_of(request)
     token = token.strip()
     p = svc.cached_principal(token)
     if p is None:  # a database read: off the event loop

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from fastapi.exceptions import RequestValidationError
 
 from cpnet.api.app import ApiError, Services
-from cpnet.api.deps import Caller, Svc, principal, services_of
+from cpnet.api.deps import Caller, Svc, principal_of, services_of
 from cpnet.api.schemas import JobSubmit
 from cpnet.control.reconciler import job_log_path
 from cpnet.control.store.store import JobRecord, Principal
@@ -60,15 +60,23 @@ async def submit(request: Request) -> Response:
     """Submit a job (body: JobSubmit). Answers 201 (new) or 200 (same idempotency key as an earlier
     job) only after the job is committed.
 
-    The hot path of the service: auth and body parsing are done here rather than through
-    FastAPI's dependency machinery, which cost more than the rest of the request together.
+    The running service answers this route from `cpnet.api.submit_asgi` (same function below,
+    without FastAPI's per-request machinery); this declaration documents it in OpenAPI and serves
+    an app mounted without that shortcut.
     """
-    svc = services_of(request)
-    who = await principal(request, request.headers.get("authorization"))
+    status, payload = await submit_body(services_of(request), request.headers.get("authorization"), await request.body())
+    return Response(payload, status_code=status, media_type="application/json")
+
+
+async def submit_body(svc: Services, authorization: str | None, raw: bytes) -> tuple[int, bytes]:
+    """Authenticate, validate and commit one submission; (HTTP status, JSON body).
+
+    Raises ApiError (401/403) or RequestValidationError (422) like any route."""
+    who = await principal_of(svc, authorization)
     if who.tenant_id is None:
         raise ApiError(403, "jobs are submitted with a tenant token, not an admin token")
     try:
-        body = JobSubmit.model_validate_json(await request.body())
+        body = JobSubmit.model_validate_json(raw)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]) from None
     if body.accelerator is not None and body.accelerator not in svc.known_models:
@@ -79,7 +87,7 @@ async def submit(request: Request) -> Response:
     key = body.idempotency_key or uuid.uuid4().hex
     job, created = await svc.submitter().submit(who.tenant_id, key, spec, svc.clock.now())
     # Serialized here: the payload is plain JSON types, so FastAPI's generic encoder is skipped.
-    return Response(json.dumps(job_json(job)), status_code=201 if created else 200, media_type="application/json")
+    return (201 if created else 200), json.dumps(job_json(job)).encode()
 
 
 @router.get("")

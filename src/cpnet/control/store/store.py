@@ -80,6 +80,7 @@ class SiteRecord:
 _LIVE_STATES = (JobState.PENDING.value, JobState.SCHEDULED.value, JobState.RUNNING.value)
 _FEED_LOCK_KEY = 0x63706E6574  # PostgreSQL advisory lock serializing job writes ("cpnet")
 _IN_CHUNK = 500  # ids per IN (...) query
+_SEQ = operator.attrgetter("seq")
 
 
 class StoreError(CpnetError):
@@ -231,15 +232,15 @@ class Store:
         ]
         with self.engine.begin() as c:
             self._feed_lock(c)
-            c.execute(self._insert_ignore(t.jobs), rows)
-            made = {r.id for r in c.execute(select(t.jobs.c.id).where(t.jobs.c.id.in_(ids)))}
+            # One multi-row INSERT; RETURNING names the rows that were new (a used key is skipped).
+            made = {r.id: r.seq for r in c.execute(self._insert_ignore(t.jobs).returning(t.jobs.c.id, t.jobs.c.seq, sort_by_parameter_order=True), rows)}
             events = [dict(job_id=r["id"], t_s=r["submitted_s"], kind="submitted", to_state="pending", message="", from_state=None) for r in rows if r["id"] in made]
             if events:
                 c.execute(insert(t.job_events), events)
             out = []
             for r in rows:
                 if r["id"] in made:
-                    out.append((JobRecord(0, r["id"], r["tenant_id"], r["idempotency_key"], r["spec"], JobState.PENDING, 1, 0, 0,
+                    out.append((JobRecord(made[r["id"]], r["id"], r["tenant_id"], r["idempotency_key"], r["spec"], JobState.PENDING, 1, 0, 0,
                                           r["submitted_s"], None, None, None, None, None, None, True, None, None, 0.0, 0.0), True))
                 else:  # the key was used before (or earlier in this batch): answer with that job
                     q = select(t.jobs).where(and_(t.jobs.c.tenant_id == r["tenant_id"], t.jobs.c.idempotency_key == r["idempotency_key"]))
@@ -307,21 +308,33 @@ class Store:
                 if self._feed_seq is None:
                     # The feed position is read first: a change committed after it is re-read next time.
                     self._feed_seq = int(c.execute(select(func.coalesce(func.max(t.job_events.c.seq), 0))).scalar_one())
-                    q = select(t.jobs).where((t.jobs.c.state.in_(_LIVE_STATES)) | (t.jobs.c.released == False))  # noqa: E712
+                    q = select(t.jobs).where((t.jobs.c.state.in_(_LIVE_STATES)) | (t.jobs.c.released == False)).order_by(t.jobs.c.seq)  # noqa: E712
                     self._active = {r.id: _job(r) for r in c.execute(q)}
+                    return list(self._active.values())
+                feed = c.execute(select(t.job_events.c.seq, t.job_events.c.job_id).where(t.job_events.c.seq > self._feed_seq).order_by(t.job_events.c.seq)).all()
+                if not feed:
+                    return list(self._active.values())
+                self._feed_seq = feed[-1].seq
+                ids = list({r.job_id: None for r in feed})
+                changed: list[JobRecord] = []
+                for i in range(0, len(ids), _IN_CHUNK):
+                    changed.extend(_job(row) for row in c.execute(select(t.jobs).where(t.jobs.c.id.in_(ids[i:i + _IN_CHUNK]))))
+            # `_active` is kept in seq order: jobs arrive in seq order and a job that leaves the
+            # active set never returns (terminal states are final), so a re-sort is rare.
+            changed.sort(key=_SEQ)
+            last = next(reversed(self._active.values())).seq if self._active else -1
+            in_order = True
+            for job in changed:
+                if job.state.value in _LIVE_STATES or not job.released:
+                    if job.id not in self._active:
+                        in_order = in_order and job.seq > last
+                        last = max(last, job.seq)
+                    self._active[job.id] = job
                 else:
-                    feed = c.execute(select(t.job_events.c.seq, t.job_events.c.job_id).where(t.job_events.c.seq > self._feed_seq)).all()
-                    if feed:
-                        self._feed_seq = max(r.seq for r in feed)
-                        ids = list({r.job_id for r in feed})
-                        for i in range(0, len(ids), _IN_CHUNK):
-                            for row in c.execute(select(t.jobs).where(t.jobs.c.id.in_(ids[i:i + _IN_CHUNK]))):
-                                job = _job(row)
-                                if job.state.value in _LIVE_STATES or not job.released:
-                                    self._active[job.id] = job
-                                else:
-                                    self._active.pop(job.id, None)
-            return sorted(self._active.values(), key=operator.attrgetter("seq"))
+                    self._active.pop(job.id, None)
+            if not in_order:
+                self._active = dict(sorted(self._active.items(), key=lambda kv: kv[1].seq))
+            return list(self._active.values())
 
     def transition(self, job: JobRecord, dst: JobState, now_s: float, kind: str, message: str = "", **fields: Any) -> bool:
         """Apply `job.state -> dst` if the row still has `job.version`; False if it changed meanwhile.
