@@ -157,22 +157,58 @@ def test_cancel_stops_the_process(executor: Any, tmp_path: Path) -> None:
     executor.forget(req.job_id)
 
 
-def test_killed_node_job_is_requeued_and_resumes_from_its_checkpoint(cluster: dict[str, Any], executor: Any, tmp_path: Path) -> None:
-    """End to end with the control plane: kill the node under a checkpointing job; the executor
-    reports LOST, the reconciler requeues it, and it finishes on the site's other node, resumed."""
-    from cpnet.control.loop import WallClock
+def _control_plane(tmp_path: Path, executor: Any, clock: Any, **config: Any) -> tuple[Any, Any]:
     from cpnet.control.reconciler import Reconciler, ReconcilerConfig
     from cpnet.control.store.store import Store
-    from cpnet.core.states import JobState
 
-    clock = WallClock()
     store = Store(f"sqlite:///{tmp_path / 'cpnet.db'}")
     store.migrate()
     store.create_tenant("t", 1.0, clock.now())
-    spec = {"command": [sys.executable, str(EXAMPLE_JOB), "30", "0.2"], "devices": 1, "accelerator": "T4"}
+    return store, Reconciler(store, executor, clock, ReconcilerConfig(run_dir=str(tmp_path / "run"), site_heartbeat_s=0.0, **config))
+
+
+def test_reconciler_meters_what_ray_timed(executor: Any, tmp_path: Path) -> None:
+    """Through the real reconciler on a manual clock that jumps 1000 s while the job runs: the
+    usage row holds Ray's task timing (about 1 s), not the reconciler's 1000 device-seconds, and
+    the job sees the variables the reconciler sets (type, steps, working directory)."""
+    from cpnet.control.loop import ManualClock
+    from cpnet.core.states import JobState
+
+    clock = ManualClock(0.0)
+    store, rec = _control_plane(tmp_path, executor, clock)
+    workdir = tmp_path / "wd"
+    script = 'echo "$CPNET_JOB_TYPE $CPNET_TOTAL_STEPS $CPNET_WORKDIR $PWD" > env.txt; sleep 1'
+    spec = {"command": ["sh", "-c", script], "accelerator": "A100", "total_steps": 42, "workdir": str(workdir)}
+    job, _ = store.submit_job("t", "metered", spec, 0.0)
+    rec.step()
+    assert store.get_job(job.id).state == JobState.RUNNING
+    clock.set(1000.0)
+    deadline = time.monotonic() + 60
+    while store.get_job(job.id).state == JobState.RUNNING:
+        assert time.monotonic() < deadline
+        rec.step()
+        time.sleep(0.2)
+    assert store.get_job(job.id).state == JobState.SUCCEEDED, store.job_events(job.id)
+    (row,) = store.usage_rows()
+    assert row["device_s_source"] == "engine" and 1.0 <= row["device_s"] < 10.0, row
+    assert (workdir / "env.txt").read_text().split() == ["generic", "42.0", str(workdir), str(workdir)]
+    store.close()
+
+
+def test_killed_site_job_fails_over_to_another_site_resumed_from_its_checkpoint(cluster: dict[str, Any], executor: Any, tmp_path: Path) -> None:
+    """End to end with the control plane (runs last: it kills site a's only node). Two short
+    fillers hold site b's T4s, so a checkpointing job that may run anywhere starts on site a.
+    Killing a's node makes the executor report LOST: the reconciler marks the attempt failed by
+    infrastructure, site a goes DOWN (or is avoided until it does), and the job finishes on site
+    b, resumed from its checkpoint; each attempt's device-seconds come from Ray."""
+    from cpnet.control.loop import WallClock
+    from cpnet.core.states import JobState
+
+    clock = WallClock()
+    store, rec = _control_plane(tmp_path, executor, clock, retry_limit=2)
+    fillers = [store.submit_job("t", f"fill-{i}", {"command": ["sleep", "4"], "accelerator": "T4"}, clock.now())[0] for i in range(2)]
+    spec = {"command": [sys.executable, str(EXAMPLE_JOB), "30", "0.2"], "devices": 1}
     job, _ = store.submit_job("t", "ckpt-1", spec, clock.now())
-    config = ReconcilerConfig(run_dir=str(tmp_path / "run"), site_heartbeat_s=0.0, retry_limit=2)
-    rec = Reconciler(store, executor, clock, config)
     ckpt = tmp_path / "run" / "checkpoints" / job.id
     log = tmp_path / "run" / "logs" / f"{job.id}.log"
 
@@ -183,21 +219,32 @@ def test_killed_node_job_is_requeued_and_resumes_from_its_checkpoint(cluster: di
             rec.step()
             time.sleep(0.3)
 
+    rec.step()
+    assert [store.get_job(f.id).site for f in fillers] == ["b", "b"] and store.get_job(job.id).site == "a"
     step_until(lambda: len(list(ckpt.glob("step-*.json"))) >= 1 and int(sorted(ckpt.glob("step-*.json"))[-1].stem[5:]) >= 5, 60)
     first_node = log.read_text().split("on node ")[1].split(":")[0]
-    (victim,) = [n for n in cluster["nodes"].values() if n.node_id.startswith(first_node)]
-    cluster["cluster"].remove_node(victim, allow_graceful=False)
-    step_until(lambda: store.get_job(job.id).state == JobState.SUCCEEDED, 90)  # type: ignore[union-attr]
+    assert cluster["nodes"]["a1"].node_id.startswith(first_node)
+    cluster["cluster"].remove_node(cluster["nodes"]["a1"], allow_graceful=False)
+    step_until(lambda: store.get_job(job.id).state == JobState.SUCCEEDED, 90)
 
     final = store.get_job(job.id)
-    assert final is not None and final.attempt == 2 and final.lost_count == 1
-    kinds = [e["kind"] for e in store.job_events(job.id)]
-    assert "lost" in kinds
+    assert final is not None and (final.attempt, final.lost_count, final.site, final.accelerator) == (2, 1, "b", "T4")
+    lost = [e for e in store.job_events(job.id) if e["kind"] == "lost"]
+    assert len(lost) == 1 and "failed by infrastructure at a" in lost[0]["message"]
     lines = log.read_text().splitlines()
     second = [ln for ln in lines if ln.startswith("attempt 2 on node ")]
     assert len(second) == 1
     resumed_at = int(second[0].rsplit(" ", 1)[1])
     assert resumed_at >= 5  # not from scratch: at most the work since the last checkpoint is lost
-    assert not second[0].startswith(f"attempt 2 on node {first_node}")  # elsewhere
+    b_nodes = {cluster["nodes"][n].node_id[:12] for n in ("b1", "b2")}
+    assert second[0].split("on node ")[1].split(":")[0] in b_nodes  # on site b's nodes
     assert lines[-1].startswith("done on node ") and "step 30 " in lines[-1]
+    rows = {r["attempt"]: r for r in store.usage_rows() if r["job_id"] == job.id}
+    assert (rows[1]["site"], rows[2]["site"]) == ("a", "b")
+    assert rows[2]["device_s_source"] == "engine" and 2.0 <= rows[2]["device_s"] < 30.0
+    deadline = time.monotonic() + 30
+    while store.get_site("a").state.value != "down":  # a dead site's devices are gone
+        assert time.monotonic() < deadline, (executor.inventory(), store.list_sites(), [(n["NodeID"][:8], n["Alive"], n["Resources"]) for n in ray.nodes()])
+        rec.step()
+        time.sleep(0.3)
     store.close()

@@ -119,3 +119,37 @@ def test_adopt_after_restart(executor: SlurmExecutor, slurm_cluster: SlurmTestbe
     assert fresh.adopt("kept", 1, "")  # handle never recorded: found by its job name
     assert not fresh.adopt("ghost", 1, "999999")
     assert _wait(fresh, "kept").status is RunStatus.SUCCEEDED
+
+
+def test_reconciler_meters_what_slurm_accounts(executor: SlurmExecutor, tmp_path: Path) -> None:
+    """Through the real reconciler, on a manual clock that jumps 1000 s while the job runs: the
+    usage row holds Slurm's elapsed x allocated GPUs, not the reconciler's 2000 device-seconds,
+    and the job sees the variables the reconciler sets (type, steps, working directory)."""
+    from cpnet.control.loop import ManualClock
+    from cpnet.control.reconciler import Reconciler, ReconcilerConfig
+    from cpnet.control.store.store import Store
+    from cpnet.core.states import JobState
+
+    store = Store(f"sqlite:///{tmp_path / 'cpnet.db'}")
+    store.migrate()
+    store.create_tenant("t", 1.0, 0.0)
+    workdir = tmp_path / "wd"
+    workdir.mkdir()
+    script = 'echo "$CPNET_JOB_TYPE $CPNET_TOTAL_STEPS $CPNET_WORKDIR $PWD" > env.txt; sleep 2'
+    spec = {"command": ["bash", "-c", script], "devices": 2, "accelerator": "A100", "total_steps": 42, "workdir": str(workdir)}
+    job, _ = store.submit_job("t", "metered", spec, 0.0)
+    clock = ManualClock(0.0)
+    rec = Reconciler(store, executor, clock, ReconcilerConfig(run_dir=str(tmp_path / "run"), site_heartbeat_s=0.0))
+    rec.step()
+    assert store.get_job(job.id).state == JobState.RUNNING  # type: ignore[union-attr]
+    clock.set(1000.0)
+    deadline = time.monotonic() + 60
+    while store.get_job(job.id).state == JobState.RUNNING:  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        rec.step()
+        time.sleep(0.3)
+    assert store.get_job(job.id).state == JobState.SUCCEEDED  # type: ignore[union-attr]
+    (row,) = store.usage_rows()
+    assert row["device_s_source"] == "engine" and 4.0 <= row["device_s"] <= 12.0, row
+    assert (workdir / "env.txt").read_text().split() == ["generic", "42.0", str(workdir), str(workdir)]
+    store.close()

@@ -3,7 +3,7 @@
 Each step, in order (Ray autoscaler v2's shape: observe first, then act):
 1. Sites: the executor's inventory is written as heartbeats; sites past their heartbeat timeout
    go DOWN (site transition table), and so does an executor site that reports no usable device
-   (all its nodes dead or down); it keeps its last nominal inventory and comes back UP when
+   or that the executor no longer reports (all its nodes dead or down); it keeps its last nominal inventory and comes back UP when
    devices reappear.
 2. Passive sync: every executor Observation is recorded. RUNNING -> SUCCEEDED / FAILED (exit code
    and reason), RUNNING -> PENDING when a preemption we asked for completed. Cancelled jobs whose
@@ -165,7 +165,12 @@ class Reconciler:
     def _sync_sites(self, now: float) -> None:
         if now - self._last_heartbeat_s >= self.config.site_heartbeat_s:
             self._last_heartbeat_s = now
-            for site_id, inv in self.executor.inventory().items():
+            reported = self.executor.inventory()
+            for rec in self.store.list_sites():  # an executor's site it no longer reports is gone
+                if rec.source == "executor" and rec.site.id not in reported and rec.state == SiteState.UP:
+                    self.store.set_site_state(rec.site.id, SiteState.DOWN)
+                    self._dirty = True
+            for site_id, inv in reported.items():
                 rec = self.store.get_site(site_id)
                 usable = any(n > 0 for n in inv.values())
                 if rec is None:

@@ -5,7 +5,8 @@ Sites are read from node resources, live, at every `inventory()` call:
   count its devices of each catalog model (operators set them equal to the node's GPUs);
 - with `site="<id>"` in the config, nodes without a `cpnet_site:*` resource belong to that site
   too, and their devices are Ray's own `GPU` resource of model `accelerator_type:<X>`.
-A site whose nodes all died is reported with zero devices (it shrinks, it does not vanish).
+A site whose nodes all died is reported with zero devices (it shrinks, it does not vanish, as
+long as this executor saw it; the reconciler takes a site with no usable device DOWN).
 
 Every launch reserves a placement group of one bundle per device, each bundle pinned to the site
 (`cpnet_site:<id>`: 0.001) and to the model (`cpnet_accel:<model>`: 1, plus `GPU`: 1 where the
@@ -96,6 +97,7 @@ class RayExecutor:
         self.timing_wait_s = timing_wait_s
         self.master_port_base = master_port_base
         self._runs: dict[str, _Run] = {}
+        self._seen: dict[str, set[str]] = {}  # site -> models this executor has seen there
         self._worker = ray.remote(_run_rank)
 
     # -- inventory ---------------------------------------------------------------------------------
@@ -123,11 +125,15 @@ class RayExecutor:
                     pool_keys = {model: _PoolKeys("GPU", (types[0],), False)}
             else:
                 continue
+            self._seen.setdefault(site, set()).update(models)
             counts = inv.setdefault(site, {})
             for model, (_, n) in models.items():
                 counts[model] = counts.get(model, 0) + (n if node.get("Alive") else 0)
                 if node.get("Alive"):
                     keys[(site, model)] = pool_keys[model]
+        for site, models in self._seen.items():  # a dead node's resources are gone from ray.nodes()
+            for model in models:
+                inv.setdefault(site, {}).setdefault(model, 0)
         return inv, keys
 
     def inventory(self) -> Mapping[str, Mapping[str, int]]:
