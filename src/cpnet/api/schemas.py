@@ -26,6 +26,7 @@ class JobSubmit(BaseModel):
     priority_weight: float = Field(1.0, gt=0, le=1000)
     env: dict[EnvKey, EnvValue] = Field(default_factory=dict, max_length=64)
     data_site: str | None = Field(None, max_length=64)
+    sites: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None = Field(None, min_length=1, max_length=256, description="sites the job may run at; any when absent")
     workdir: str | None = Field(None, max_length=4096, pattern=r"^/", description="absolute working directory on the site")
 
     @field_validator("env")
