@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +27,8 @@ from cpnet.core.clock import Clock
 from cpnet.core.model import Link
 from cpnet.executors.registry import make_executor
 from cpnet.sched.runner import SchedulerConfig
+
+log = logging.getLogger("cpnet.api")
 
 
 def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[Link, ...]:
@@ -41,6 +51,19 @@ def build_app(
     policy_params: Mapping[str, Any] | None = None, scenario: str | None = None, interval_s: float = 0.5,
     reconcile: bool = True, clock: Clock | None = None, executor_config: Mapping[str, Any] | None = None,
 ) -> tuple[FastAPI, Reconciler]:
+    app, reconciler, _loop = build_service(db=db, data_dir=data_dir, executor=executor, policy=policy, policy_params=policy_params,
+                                           scenario=scenario, interval_s=interval_s, reconcile=reconcile, clock=clock,
+                                           executor_config=executor_config)
+    return app, reconciler
+
+
+def build_service(
+    *, db: str | None = None, data_dir: str = ".cpnet", executor: str = "local", policy: str = "fifo",
+    policy_params: Mapping[str, Any] | None = None, scenario: str | None = None, interval_s: float = 0.5,
+    reconcile: bool = True, clock: Clock | None = None, executor_config: Mapping[str, Any] | None = None,
+) -> tuple[FastAPI, Reconciler, ReconcilerLoop]:
+    """The app, its reconciler and the loop that drives it (started by the app's lifespan when
+    `reconcile`; a multi-process server starts it itself in the leader)."""
     clock = clock or WallClock()
     data = Path(data_dir).expanduser().resolve()
     store = Store(db or default_sqlite_url(data))
@@ -63,13 +86,83 @@ def build_app(
     models = known_models(catalog) | {m for r in store.list_sites() for m in r.site.inventory} | {m for inv in ex.inventory().values() for m in inv}
     services = Services(store, clock, run_dir, frozenset(models), throughput, catalog,
                         on_start=loop.start if reconcile else None, on_stop=loop.stop if reconcile else None)
-    return create_app(services), reconciler
+    return create_app(services), reconciler, loop
 
 
-def run_server(app: FastAPI, host: str, port: int, workers_note: str = "") -> None:
+def build_worker_app(db: str, run_dir: str, models: frozenset[str]) -> FastAPI:
+    """A stateless API worker: the store (already migrated by the leader), no executor, no reconciler."""
+    catalog = load_catalog_or_empty()
+    services = Services(Store(db), WallClock(), Path(run_dir), models, load_control_throughput(catalog), catalog)
+    return create_app(services)
+
+
+def _uvicorn_config(app: FastAPI, **kw: Any) -> Any:
     import uvicorn
 
     # uvloop/httptools are used when installed (pinned in pyproject); uvicorn falls back otherwise.
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    uvicorn.run(app, host=host, port=port, loop=loop, http=http, log_level="warning", access_log=False)
+    return uvicorn.Config(app, loop=loop, http=http, log_level="warning", access_log=False, **kw)
+
+
+def run_server(app: FastAPI, host: str, port: int, workers_note: str = "") -> None:
+    import uvicorn
+
+    uvicorn.Server(_uvicorn_config(app, host=host, port=port)).run()
+
+
+def run_worker(app: FastAPI, fd: int) -> None:
+    """Serve on a listening socket inherited from the leader (every worker accepts on it)."""
+    import uvicorn
+
+    sock = socket.socket(fileno=fd)
+    uvicorn.Server(_uvicorn_config(app, lifespan="on")).run(sockets=[sock])
+
+
+def run_multiprocess(app: FastAPI, loop: ReconcilerLoop | None, host: str, port: int, workers: int) -> None:
+    """The leader: runs the reconciler (the only process that decides and launches) and supervises
+    `workers` stateless API processes that share one listening socket.
+
+    The API workers and the reconciler no longer share a GIL. Workers die with the leader
+    (PR_SET_PDEATHSIG, and a parent check as a fallback), so a `kill -9` of `cpnet serve` takes the
+    whole service down and a restart binds the port again. A worker that exits is started again.
+    """
+    services: Services = app.state.services
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    spec = json.dumps({"db": services.store.url, "run_dir": str(services.run_dir), "models": sorted(services.known_models),
+                       "fd": sock.fileno(), "leader_pid": os.getpid()})
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "cpnet.api.worker", spec], pass_fds=(sock.fileno(),))
+
+    stopping = threading.Event()
+
+    def _stop(_sig: int, _frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    procs = [spawn() for _ in range(workers)]
+    if loop is not None:
+        loop.start()
+    try:
+        while not stopping.wait(0.5):
+            for i, proc in enumerate(procs):
+                if proc.poll() is not None:
+                    log.warning("API worker %d exited with %s; starting it again", proc.pid, proc.returncode)
+                    procs[i] = spawn()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if loop is not None:
+            loop.stop()
+        sock.close()

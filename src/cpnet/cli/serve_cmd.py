@@ -32,14 +32,19 @@ def serve(
     scenario: Annotated[str | None, typer.Option(help="load this scenario's sites (emulated) and tenants")] = None,
     interval_s: Annotated[float, typer.Option(help="reconciler period")] = 0.5,
     no_reconcile: Annotated[bool, typer.Option("--no-reconcile", help="API only; no jobs are started")] = False,
+    workers: Annotated[int, typer.Option(min=0, max=64, help="0: API and reconciler in this one process. N>=1: this process runs the reconciler only (the leader) and supervises N API worker processes sharing the port")] = 0,
 ) -> None:
     """Start the REST API (OpenAPI at /docs) and the reconciler that runs submitted jobs."""
-    from cpnet.api.server import build_app, run_server
+    from cpnet.api.server import build_service, run_multiprocess, run_server
 
-    app, _ = build_app(db=db, data_dir=data_dir, executor=executor, policy=policy, policy_params=parse_params(policy_param),
-                       scenario=scenario, interval_s=interval_s, reconcile=not no_reconcile)
-    typer.echo(f"cpnet control plane on http://{host}:{port} (docs at /docs), executor {executor}, policy {policy}", err=True)
-    run_server(app, host, port)
+    app, _, loop = build_service(db=db, data_dir=data_dir, executor=executor, policy=policy, policy_params=parse_params(policy_param),
+                                 scenario=scenario, interval_s=interval_s, reconcile=not no_reconcile and workers == 0)
+    where = "in this process" if workers == 0 else f"{workers} API worker process{'es' if workers > 1 else ''} + the reconciler here"
+    typer.echo(f"cpnet control plane on http://{host}:{port} (docs at /docs), executor {executor}, policy {policy}, {where}", err=True)
+    if workers == 0:
+        run_server(app, host, port)
+    else:
+        run_multiprocess(app, None if no_reconcile else loop, host, port, workers)
 
 
 def register(app: typer.Typer) -> None:
