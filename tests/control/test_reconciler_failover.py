@@ -157,3 +157,28 @@ def test_job_lost_again_and_again_fails_at_the_retry_limit(store: Store, tmp_pat
     rows = sorted(store.usage_rows(), key=lambda r: r["attempt"])
     assert [r["attempt"] for r in rows] == [1, 2, 3]
     assert all(r["device_s_source"] == "cpnet" and r["device_s"] >= 0.2 for r in rows)
+
+
+def _usage(store: Store, clock: ManualClock | WallClock) -> dict:  # type: ignore[type-arg]
+    """What GET /v1/usage answers an admin (the router function on a real store)."""
+    from cpnet.api.app import Services
+    from cpnet.api.routers.usage import usage
+    from cpnet.catalog import load_catalog
+    from cpnet.control.store.store import Principal
+
+    catalog = load_catalog()
+    svc = Services(store, clock, Path("."), frozenset(catalog), ControlThroughput(None), catalog)
+    return usage(svc, Principal(None, True), None)
+
+
+def test_usage_falls_back_to_cpnets_clock_and_labels_energy_an_estimate(store: Store, tmp_path: Path) -> None:
+    """The simulated engine reports no timing and no counters: usage says both are cpnet's."""
+    rec, _, clock = _sim(store, tmp_path, {"a": {"V100": 2}})
+    _submit(store, "j", 40.0, devices=2)  # 2 devices x 1 step/s each: 20 s
+    rec.step()
+    clock.set(20.0)
+    rec.step()
+    cell = _usage(store, clock)["tenants"]["t"]["V100"]
+    assert cell["device_s"] == pytest.approx(40.0)
+    assert (cell["device_s_source"], cell["energy_source"]) == ("cpnet", "estimate")
+    assert cell["energy_kwh"] > 0  # 40 device-s x the V100's catalog TDP

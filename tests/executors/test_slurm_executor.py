@@ -151,5 +151,13 @@ def test_reconciler_meters_what_slurm_accounts(executor: SlurmExecutor, tmp_path
     assert store.get_job(job.id).state == JobState.SUCCEEDED  # type: ignore[union-attr]
     (row,) = store.usage_rows()
     assert row["device_s_source"] == "engine" and 4.0 <= row["device_s"] <= 12.0, row
+    from cpnet.api.app import Services
+    from cpnet.api.routers.usage import usage
+    from cpnet.control.store.store import Principal
+    from cpnet.control.throughput import ControlThroughput
+
+    served = usage(Services(store, clock, tmp_path, frozenset(), ControlThroughput(None)), Principal(None, True), None)
+    cell = served["tenants"]["t"]["A100"]  # what GET /v1/usage and `cpnet usage` show
+    assert (cell["device_s"], cell["device_s_source"]) == (row["device_s"], "engine")
     assert (workdir / "env.txt").read_text().split() == ["generic", "42.0", str(workdir), str(workdir)]
     store.close()
