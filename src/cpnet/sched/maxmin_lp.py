@@ -20,8 +20,9 @@ class may use (multi-site networks aggregate pools by model; the mechanism picks
 The max-min optimum is degenerate (the non-bottleneck jobs' slack is arbitrary), so a second phase
 fixes t at its optimum (less 1e-7 relative) and maximises the total normalised throughput
 sum_g n_g sum_k c[g,k] y[g,k]. Both phases use dual simplex; the final basis is returned as plain
-data keyed by class and model so the next solve (after the job set changed) starts from it (HiGHS
-completes the mapped "alien" basis).
+data keyed by class and model; the next solve starts from it when the class set is unchanged (only
+class sizes moved). Measured on the 82k-job Philly replay, mapping a basis across changed class
+sets ("alien" basis) saved nothing over a cold start, so it is not attempted.
 """
 
 from __future__ import annotations
@@ -137,8 +138,9 @@ def solve_maxmin(
     h.setOptionValue("solver", "simplex")
     h.setOptionValue("presolve", "off")  # keep the basis usable for warm starts
     h.passModel(lp)
-    if warm is not None:
-        _set_basis(h, warm, cols, row_names)
+    if warm is not None and len(warm.cols) == len(cols) and len(warm.rows) == len(row_names) \
+            and all(c in warm.cols for c in cols):
+        _set_basis(h, warm, cols, row_names)  # same classes, only counts changed
     h.run()
     iterations = h.getInfo().simplex_iteration_count
     status = h.modelStatusToString(h.getModelStatus())
@@ -172,6 +174,6 @@ def _set_basis(h: highspy.Highs, warm: SavedBasis, cols: list[Hashable], rows: l
     b = highspy.HighsBasis()
     b.col_status = [highspy.HighsBasisStatus(warm.cols.get(c, lower)) for c in cols]
     b.row_status = [highspy.HighsBasisStatus(warm.rows.get(r, basic)) for r in rows]
-    b.alien = True  # HiGHS repairs the count of basic variables when the model changed
+    b.alien = False
     b.valid = True
     h.setBasis(b)
