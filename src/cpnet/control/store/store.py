@@ -234,7 +234,7 @@ class Store:
         with self.engine.begin() as c:
             self._feed_lock(c)
             # One multi-row INSERT; RETURNING names the rows that were new (a used key is skipped).
-            made = {r.id: r.seq for r in c.execute(self._insert_ignore(t.jobs).returning(t.jobs.c.id, t.jobs.c.seq, sort_by_parameter_order=True), rows)}
+            made = {r.id: r.seq for r in c.execute(self._insert_ignore(t.jobs).returning(t.jobs.c.id, t.jobs.c.seq), rows)}
             events = [dict(job_id=r["id"], t_s=r["submitted_s"], kind="submitted", to_state="pending", message="", from_state=None) for r in rows if r["id"] in made]
             if events:
                 c.execute(insert(t.job_events), events)
