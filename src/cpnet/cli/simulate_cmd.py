@@ -28,18 +28,13 @@ DEFAULT_OUT = Path("out/simulate")
 
 
 def register(app: typer.Typer) -> None:
-    if app.registered_callback is None:
-        app.callback()(_group)  # keeps `cpnet simulate` a subcommand even when it is the only one
     app.command("simulate", help="Replay a trace through scheduling policies and compare them.")(simulate)
 
 
-def _group() -> None:
-    """cpnet: a computing power network."""
-
-
 def simulate(
-    scenario: Annotated[str | None, typer.Option("--scenario", help="Bundled scenario name or YAML file.")] = None,
-    trace: Annotated[str | None, typer.Option("--trace", help="Bundled trace name or trace file.")] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", help="Bundled scenario name (see `cpnet scenario list`) or YAML file (default: east-data-west-compute).")] = None,
+    trace: Annotated[str | None, typer.Option("--trace", help="Bundled trace (philly-sample[:load=X], gavel-continuous[:rate=R,jobs=N]) or a trace file "
+            "(Gavel .trace, Philly csv, Microsoft ITP csv, Alibaba openb pod list) (default: philly-sample).")] = None,
     policy: Annotated[
         list[str] | None, typer.Option("--policy", help=f"Policy to run; repeat to compare (default: {', '.join(DEFAULT_POLICIES)}).")
     ] = None,
