@@ -79,9 +79,7 @@ def _control_plane(tmp_path: Path, jobs: list[JobSpec], policy: str) -> dict[str
     return out
 
 
-# gavel-fifo is left out: on this list the simulator stops at t=720 s with 21 jobs waiting
-# ("nothing can change any more"), while the policy itself places them from t=2160 s on.
-@pytest.mark.parametrize("policy", ["fifo", "las", "gavel-las"])
+@pytest.mark.parametrize("policy", ["fifo", "las", "gavel-fifo", "gavel-las"])
 def test_simulator_and_control_plane_place_identically(tmp_path: Path, policy: str) -> None:
     jobs = _jobs()
     catalog = load_catalog()

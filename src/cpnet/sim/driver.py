@@ -14,7 +14,8 @@ Semantics (the contract agreed with `cpnet.sched`):
   `restart_overhead_s` passes (devices held, no progress) before it progresses again.
 - The run stops when the trace is exhausted and no job is active, when every job of the `measure`
   window has ended, or when nothing can change any more (nothing running, nothing arriving, and the
-  policy placed nothing), in which case the waiting jobs are recorded as unfinished.
+  policy placed nothing; round-based: for IDLE_LIMIT_S of rounds), in which case the waiting jobs
+  are recorded as unfinished.
 
 Decisions are validated in O(size of decision); a violation is a policy bug and raises
 SimulationError naming the job and the values.
@@ -50,6 +51,8 @@ from cpnet.sim.records import (
     SimulationResult,
     UtilizationSeries,
 )
+
+IDLE_LIMIT_S = 86_400.0  # round-based runs end after this long with nothing running or changing
 
 
 class Network(Protocol):
@@ -248,6 +251,7 @@ class _Simulation:
 
     def _run_rounds(self, round_s: float) -> None:
         heap = self.heap
+        idle_since: float | None = None  # first round of a run of rounds where nothing ran or changed
         next_round = 0.0 if self.pending is None else math.ceil(self.pending.arrival_s / round_s) * round_s
         while not self._done():
             if not self.jobs:
@@ -272,8 +276,14 @@ class _Simulation:
             self.now_s = next_round
             if self.jobs:
                 changed = self._decide()
-                if not changed and not heap and self.pending is None and not self._any_running():
-                    break  # nothing can change any more
+                if changed or heap or self.pending is not None or self._any_running():
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = next_round
+                elif next_round - idle_since >= IDLE_LIMIT_S:
+                    # A round policy's state moves with time (Gavel resets its allocation at most
+                    # every 1920 s), so one empty round proves nothing; a day of them does.
+                    break
             next_round += round_s
 
     def _done(self) -> bool:
