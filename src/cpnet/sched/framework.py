@@ -19,5 +19,8 @@ class Policy(Protocol):
 
     name: str
     round_s: float | None
+    # True when decide() returns an empty Decision and an unchanged policy_state whenever no job
+    # waits (non-preemptive, event-driven rules such as fifo); drivers may skip such calls.
+    only_places_waiting_jobs: bool
 
     def decide(self, snapshot: Snapshot) -> Decision: ...

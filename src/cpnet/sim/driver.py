@@ -181,7 +181,9 @@ class _Simulation:
         self.progress = progress
         self.restart_overhead_s = float(restart_overhead_s)
         self.sites = tuple(scenario.sites)
-        self.links = tuple(getattr(scenario, "links", ()) or ())
+        # Every connected pair (declared and distance-derived) where the scenario can say so.
+        network_links = getattr(scenario, "network_links", None)
+        self.links = tuple(network_links() if callable(network_links) else getattr(scenario, "links", ()) or ())
         self.tenants = _tenants_of(scenario)
         self.capacity = {(s.id, m): int(n) for s in self.sites for m, n in s.inventory.items() if n > 0}
         self.free = dict(self.capacity)
@@ -191,6 +193,9 @@ class _Simulation:
         self.tl_times: dict[str, list[float]] = {m: [] for m in models}
         self.tl_busy: dict[str, list[int]] = {m: [] for m in models}
         self.jobs: dict[str, _Job] = {}  # active (waiting or running) jobs, in arrival order
+        self.waiting = 0  # active jobs without a placement
+        # A policy that only ever places waiting jobs need not be asked when none waits.
+        self.skip_when_none_waits = bool(getattr(policy, "only_places_waiting_jobs", False))
         # The active jobs' views in arrival order, beside their arrival indices (sorted), so a
         # view is found by bisection and the snapshot's job tuple is one copy of a list.
         self.view_list: list[JobView] = []
@@ -246,7 +251,7 @@ class _Simulation:
             if t_arr == t:
                 self._arrive_due(t)
                 changed = True
-            if changed and jobs:
+            if changed and jobs and (self.waiting or not self.skip_when_none_waits):
                 self._decide()
 
     def _run_rounds(self, round_s: float) -> None:
@@ -318,6 +323,7 @@ class _Simulation:
             self.view_list.append(job.view)
             self.view_index.append(job.index)
             self.jobs_tuple = None
+            self.waiting += 1
             self.events += 1
             if self.on_event is not None:
                 self.on_event(SimEvent("arrival", t, spec.id), self.state)  # type: ignore[arg-type]
@@ -433,6 +439,7 @@ class _Simulation:
                 f"job {job.spec.id} ({job.spec.job_type!r}) placed on {n} x {p.accelerator}, where its throughput is {rate!r}"
             )
         self.free[pool] = free - n
+        self.waiting -= 1
         self._set_busy(p.accelerator, n, now)
         overhead = self.restart_overhead_s if job.first_start_s is not None else 0.0
         if job.first_start_s is None:
@@ -469,6 +476,7 @@ class _Simulation:
         if finished:
             job.steps_done = job.spec.total_steps
             return  # the job leaves: no new view, so its time_on needs no update
+        self.waiting += 1
         if now > job.progress_from_s:
             job.steps_done = min(job.spec.total_steps, job.steps_done + (now - job.progress_from_s) * job.rate)
         job.rate = 0.0
@@ -493,6 +501,8 @@ class _Simulation:
             self.tl_busy[model].append(busy)
 
     def _end(self, job: _Job, outcome: JobOutcome, now: float, reason: str = "") -> None:
+        if job.placement is None and outcome is not JobOutcome.FINISHED:
+            self.waiting -= 1
         del self.jobs[job.spec.id]
         pos = bisect_left(self.view_index, job.index)
         del self.view_list[pos]

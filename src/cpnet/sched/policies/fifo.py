@@ -172,6 +172,7 @@ class FifoPolicy:
 
     name: str = "fifo"
     round_s: float | None = None
+    only_places_waiting_jobs: bool = True
 
     def decide(self, snapshot: Snapshot) -> Decision:
         return decide_fifo(snapshot, choose_agnostic)
@@ -209,6 +210,7 @@ class FifoRoundsPolicy:
 
     params: RoundParams
     name: str = "fifo"
+    only_places_waiting_jobs: bool = False
 
     @property
     def round_s(self) -> float:

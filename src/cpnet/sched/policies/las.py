@@ -26,6 +26,7 @@ class LasPolicy:
     params: RoundParams
     allocate: Allocator
     name: str = "las"
+    only_places_waiting_jobs: bool = False  # it preempts and moves running jobs
 
     @property
     def round_s(self) -> float:
