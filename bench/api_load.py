@@ -103,7 +103,7 @@ def main() -> None:
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite in a temp dir)")
     ap.add_argument("--executor", default="simulated", help="the reconciler runs beside the API; 'simulated' spawns no processes")
     ap.add_argument("--no-reconcile", action="store_true", help="API only")
-    ap.add_argument("--workers", type=int, default=0, help="cpnet serve --workers: 0 = API and reconciler in one process; N = N API processes + the reconciler in the leader")
+    ap.add_argument("--workers", type=int, default=1, help="cpnet serve --workers (default 1, the layout the README recommends on a small machine): 0 = API and reconciler in one process; N = N API processes + the reconciler in the leader")
     args = ap.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="cpnet-bench-"))
