@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 from typing import NamedTuple
 
 from cpnet.core.model import Site, Tenant
@@ -28,11 +29,11 @@ class PlacementChange(NamedTuple):
     num_devices: int
 
 
-@dataclass(frozen=True, slots=True)
-class JobRecord:
+class JobRecord(NamedTuple):
     """One job's life. `index` is its position in arrival order (0-based), used by `measure` windows.
 
     `device_s` maps (site, accelerator) to device-seconds held there, restart overheads included.
+    A NamedTuple for the same reason as PlacementChange: one per job, made in the hot loop.
     """
 
     index: int
@@ -46,7 +47,7 @@ class JobRecord:
     finish_s: float | None = None
     reason: str = ""
     placements: tuple[PlacementChange, ...] = ()
-    device_s: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    device_s: Mapping[tuple[str, str], float] = MappingProxyType({})
     restarts: int = 0
     events: int = 0  # state changes of this job: arrival, starts, moves, preemptions, end
 
