@@ -27,6 +27,24 @@ DEFAULT_POLICIES = ("fifo", "gavel-las")
 DEFAULT_OUT = Path("out/simulate")
 
 
+def _swallow_highs_banner() -> None:
+    """HiGHS prints a banner on fd 1 when a process first builds a solver; keep it out of the table."""
+    import os
+    import sys
+
+    import highspy
+
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def register(app: typer.Typer) -> None:
     app.command("simulate", help="Replay a trace through scheduling policies and compare them.")(simulate)
 
@@ -69,6 +87,7 @@ def simulate(
         raise CpnetError(f"trace '{trace_name}' has no jobs")
     load_s = time.perf_counter() - wall0
 
+    _swallow_highs_banner()
     runs, timing = _run_policies(console, policies, net, job_list, throughput, catalog, seed)
     inputs = {
         "scenario": scenario_name,
