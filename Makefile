@@ -18,7 +18,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cpnet simulate --policy fifo --policy gavel-las --out out/demo
 
-# System services the suite starts itself (PostgreSQL, Slurm, Chromium) are installed here when missing.
+# System packages of the servers the suite starts itself (PostgreSQL, Slurm + munge), installed when missing.
 system-deps:
 	./scripts/system-deps.sh
 
