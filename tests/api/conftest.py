@@ -11,17 +11,8 @@ from pathlib import Path
 import pytest
 
 from live_server import Server, free_port
-from cpnet.control.store.tempserver import TemporaryPostgres, pg_bin_dir
 
 _dbs = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[TemporaryPostgres]:
-    if pg_bin_dir() is None:
-        pytest.fail("PostgreSQL is not installed; run scripts/system-deps.sh (make test does)")
-    with TemporaryPostgres() as server:
-        yield server
 
 
 def _db(request: pytest.FixtureRequest, kind: str, data_dir: Path) -> str:

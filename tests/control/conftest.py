@@ -9,17 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from cpnet.control.store import Store
-from cpnet.control.store.tempserver import TemporaryPostgres, pg_bin_dir
 
 _dbs = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[TemporaryPostgres]:
-    if pg_bin_dir() is None:
-        pytest.fail("PostgreSQL is not installed; run scripts/system-deps.sh (make test does)")
-    with TemporaryPostgres() as server:
-        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
