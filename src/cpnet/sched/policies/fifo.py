@@ -26,7 +26,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapshot
 from cpnet.sched.feasibility import JobPools, NetworkIndex, Pool, index_for
@@ -38,8 +38,10 @@ from cpnet.sched.seeded import pick
 PoolChooser = Callable[[JobView, JobPools, Mapping[Pool, int], int], Pool | None]
 
 
-@dataclass(frozen=True, slots=True)
-class FifoState:
+class FifoState(NamedTuple):
+    """What one call hands the next. A NamedTuple, not a dataclass: one is made per call, and a
+    replay makes one per arrival (frozen dataclasses cost a `object.__setattr__` per field)."""
+
     index: NetworkIndex
     head: tuple[str, float] | None  # (id, arrival_s) of the first job left waiting
     tail_arrival_s: float
@@ -48,27 +50,28 @@ class FifoState:
 
 def choose_agnostic(job: JobView, jp: JobPools, free: Mapping[Pool, int], seed: int) -> Pool | None:
     n = job.spec.num_devices
+    room = free.get
     fits: list[Pool] = []  # the first pool with room of each model, models in name order
     for pools in jp.by_model.values():
         for p in pools:
-            if free.get(p, 0) >= n:
+            if room(p, 0) >= n:
                 fits.append(p)
                 break
     if not fits:
         return None
-    return fits[pick(seed, job.id, len(fits))] if len(fits) > 1 else fits[0]
+    return fits[pick(seed, job.spec.id, len(fits))] if len(fits) > 1 else fits[0]
 
 
 def _first_new(jobs: Sequence[JobView], st: FifoState | None) -> int:
     """Index of the first job not seen by the previous call (new arrivals are a tail run)."""
     if st is None:
         return 0
+    tail_arrival_s, tail_ids = st.tail_arrival_s, st.tail_ids
     i = len(jobs)
     while i > 0:
         spec = jobs[i - 1].spec
-        if spec.arrival_s < st.tail_arrival_s or (
-            spec.arrival_s == st.tail_arrival_s and spec.id in st.tail_ids
-        ):
+        arrival_s = spec.arrival_s
+        if arrival_s < tail_arrival_s or (arrival_s == tail_arrival_s and spec.id in tail_ids):
             break
         i -= 1
     return i
@@ -83,64 +86,81 @@ def _locate(jobs: Sequence[JobView], job_id: str, arrival_s: float) -> int | Non
     return None
 
 
-def _tail(jobs: Sequence[JobView], st: FifoState | None) -> tuple[float, frozenset[str]]:
+def _state(
+    jobs: Sequence[JobView], index: NetworkIndex, prev: FifoState | None, head: tuple[str, float] | None
+) -> FifoState:
+    """The state for the next call: `head`, and the ids of the jobs at the tail's arrival time."""
     if not jobs:
-        return (st.tail_arrival_s, st.tail_ids) if st else (float("-inf"), frozenset())
-    last = jobs[-1].spec.arrival_s
-    ids = []
+        if prev is None:
+            return FifoState(index, head, float("-inf"), frozenset())
+        return FifoState(index, head, prev.tail_arrival_s, prev.tail_ids)
+    last = jobs[-1].spec
+    last_s = last.arrival_s
     i = len(jobs) - 1
-    while i >= 0 and jobs[i].spec.arrival_s == last:
+    if i == 0 or jobs[i - 1].spec.arrival_s != last_s:  # the usual case: one job at the tail time
+        return FifoState(index, head, last_s, frozenset((last.id,)))
+    ids = []
+    while i >= 0 and jobs[i].spec.arrival_s == last_s:
         ids.append(jobs[i].spec.id)
         i -= 1
-    return last, frozenset(ids)
+    return FifoState(index, head, last_s, frozenset(ids))
 
 
 def decide_fifo(snapshot: Snapshot, choose: PoolChooser) -> Decision:
     """Strict FIFO over waiting jobs with `choose` picking each job's pool; see module docstring."""
     prev = snapshot.policy_state if isinstance(snapshot.policy_state, FifoState) else None
-    index = index_for(snapshot, prev.index if prev else None)
+    index = index_for(snapshot, prev.index if prev is not None else None)
     if prev is not None and prev.index is not index:
         prev = None  # the network changed: rescan everything
     jobs = snapshot.jobs
+    n_jobs = len(jobs)
     new_from = _first_new(jobs, prev)
     start = new_from
-    if prev is not None and prev.head is None and new_from == len(jobs):
-        return Decision(policy_state=prev)  # nothing waiting, nothing new
-    if prev is not None and prev.head is not None:
-        pos = _locate(jobs, *prev.head)
-        start = 0 if pos is None else pos
-        if pos is not None:
-            head = jobs[pos]
-            n = head.spec.num_devices
-            free_now = snapshot.free
-            if not any(free_now.get(p, 0) >= n for p in index.pools_for(head.spec).pools):
-                if new_from == len(jobs):
-                    return Decision(policy_state=prev)
-                return _finish(snapshot, index, prev, (), _infeasible(jobs, new_from, index), prev.head)
+    if prev is not None:
+        if prev.head is None:
+            if new_from == n_jobs:
+                return Decision((), (), (), prev)  # nothing waiting, nothing new
+        else:
+            pos = _locate(jobs, *prev.head)
+            start = 0 if pos is None else pos
+            if pos is not None:
+                head = jobs[pos]
+                n = head.spec.num_devices
+                free_now = snapshot.free
+                if not any(free_now.get(p, 0) >= n for p in index.pools_for(head.spec).pools):
+                    if new_from == n_jobs:
+                        return Decision((), (), (), prev)
+                    infeasible = _infeasible(jobs, new_from, index)
+                    return Decision((), (), infeasible, _state(jobs, index, prev, prev.head))
 
     free = dict(snapshot.free)
+    seed = snapshot.seed
+    pools_for = index.pools_for
     placements: list[Placement] = []
-    infeasible: list[Infeasible] = []
+    infeasible_l: list[Infeasible] = []
     head_out: tuple[str, float] | None = None
     i = start
-    while i < len(jobs):
+    while i < n_jobs:
         jv = jobs[i]
         i += 1
         if jv.placement is not None:
             continue
-        jp = index.pools_for(jv.spec)
+        spec = jv.spec
+        jp = pools_for(spec)
         if jp.reason is not None:
-            infeasible.append(Infeasible(jv.id, jp.reason))
+            infeasible_l.append(Infeasible(spec.id, jp.reason))
             continue
-        pool = choose(jv, jp, free, snapshot.seed)
+        pool = choose(jv, jp, free, seed)
         if pool is None:
-            head_out = (jv.id, jv.spec.arrival_s)
+            head_out = (spec.id, spec.arrival_s)
             break
-        n = jv.spec.num_devices
-        placements.append(Placement(jv.id, pool[0], pool[1], n))
+        n = spec.num_devices
+        placements.append(Placement(spec.id, pool[0], pool[1], n))
         free[pool] -= n
-    infeasible.extend(_infeasible(jobs, max(i, new_from), index))
-    return _finish(snapshot, index, prev, tuple(placements), tuple(infeasible), head_out)
+    rest = max(i, new_from)
+    if rest < n_jobs:  # new arrivals behind a blocked head: report the ones that can never run
+        infeasible_l.extend(_infeasible(jobs, rest, index))
+    return Decision(tuple(placements), (), tuple(infeasible_l), _state(jobs, index, prev, head_out))
 
 
 def _infeasible(jobs: Sequence[JobView], start: int, index: NetworkIndex) -> tuple[Infeasible, ...]:
@@ -151,19 +171,6 @@ def _infeasible(jobs: Sequence[JobView], start: int, index: NetworkIndex) -> tup
             if reason is not None:
                 out.append(Infeasible(jv.id, reason))
     return tuple(out)
-
-
-def _finish(
-    snapshot: Snapshot,
-    index: NetworkIndex,
-    prev: FifoState | None,
-    placements: tuple[Placement, ...],
-    infeasible: tuple[Infeasible, ...],
-    head: tuple[str, float] | None,
-) -> Decision:
-    tail_arrival_s, tail_ids = _tail(snapshot.jobs, prev)
-    state = FifoState(index, head, tail_arrival_s, tail_ids)
-    return Decision(placements=placements, infeasible=infeasible, policy_state=state)
 
 
 @dataclass(frozen=True, slots=True)
