@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start or stop the single-host Slurm cluster the tests use, for trying the slurm executor by hand.
+# Start or stop the single-host Slurm cluster the tests use, for trying the slurm executor by hand
+# (with slurmdbd + a private MariaDB, so sacct works, when slurmdbd and mariadb-server are installed).
 #   scripts/slurm-test-cluster.sh start [DIR]   # then: export SLURM_CONF=DIR/slurm.conf
 #   scripts/slurm-test-cluster.sh stop [DIR]
 set -euo pipefail

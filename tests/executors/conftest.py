@@ -21,7 +21,9 @@ from cpnet.executors.slurm_testbed import SlurmTestbed, slurm_installed  # noqa:
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmTestbed]:
-    """munged + slurmctld + slurmd on this host (4 CPUs, 4 fake GPUs `gpu:fake`), stopped at the end."""
+    """munged + slurmctld + slurmd on this host (4 CPUs, 4 fake GPUs `gpu:fake`), and, when slurmdbd
+    and MariaDB are installed, a private MariaDB + slurmdbd so that `sacct` works; all stopped at the
+    end, the database's files deleted."""
     if not slurm_installed():
         pytest.skip("Slurm binaries are not installed (scripts/system-deps.sh installs slurm-wlm and munge)")
     bed = SlurmTestbed(Path(tmp_path_factory.mktemp("slurm")))
@@ -29,4 +31,4 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmTes
     try:
         yield bed
     finally:
-        bed.stop()
+        bed.stop(clean=True)

@@ -10,7 +10,7 @@ import pytest
 from cpnet.core.snapshot import Placement
 from cpnet.executors.base import LaunchRequest, Observation, RunStatus
 from cpnet.executors.registry import make_executor
-from cpnet.executors.slurm import SlurmExecutor, exit_code, gres_count
+from cpnet.executors.slurm import SlurmExecutor, exit_code, gres_count, tres_count
 from cpnet.executors.slurm_testbed import SlurmTestbed
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(120)]
@@ -27,6 +27,14 @@ def executor(slurm_cluster: SlurmTestbed, tmp_path: Path) -> SlurmExecutor:
 def _request(tmp: Path, job_id: str, n: int, script: str) -> LaunchRequest:
     return LaunchRequest(job_id, 1, Placement(job_id, "hpc", "A100", n), ["bash", "-c", script], {"EXTRA": "x y"},
                          str(tmp / "logs" / f"{job_id}.log"), str(tmp / "ckpt" / job_id))
+
+
+def _sacct(bed: SlurmTestbed, handle: str) -> dict[str, str]:
+    """What `sacct` itself says of a job (the allocation line), read independently of the executor."""
+    out = bed._run("sacct", "-j", handle, "-X", "-n", "-P", "--format=JobIDRaw,State,ExitCode,ElapsedRaw,AllocTRES")
+    assert out.returncode == 0, out.stderr
+    (line,) = out.stdout.splitlines()
+    return dict(zip(("id", "state", "exit", "elapsed_s", "tres"), line.split("|"), strict=True))
 
 
 def _wait(ex: SlurmExecutor, job_id: str, want_running: bool = False, timeout_s: float = 60) -> Observation:
@@ -46,6 +54,14 @@ def test_gres_count(gres: str, name: str, count: int) -> None:
     assert gres_count(gres, name) == count
 
 
+@pytest.mark.parametrize(("tres", "gres", "count"), [
+    ("billing=2,cpu=2,gres/gpu=2,node=1", "gpu:fake", 2), ("cpu=8,gres/gpu:a100=4,gres/gpu=4", "gpu:a100", 4),
+    ("cpu=1,gres/gpu:a100=3", "gpu:a100", 3), ("billing=1,cpu=1,node=1", "gpu", None), ("", "gpu", None),
+])
+def test_tres_count(tres: str, gres: str, count: int | None) -> None:
+    assert tres_count(tres, gres) == count
+
+
 @pytest.mark.parametrize(("text", "code"), [("0:0", 0), ("3:0", 3), ("0:15", 143), ("", None)])
 def test_exit_code(text: str, code: int | None) -> None:
     assert exit_code(text) == code
@@ -55,7 +71,7 @@ def test_inventory_counts_gres_of_usable_nodes(executor: SlurmExecutor) -> None:
     assert executor.inventory() == {"hpc": {"A100": 4}}
 
 
-def test_submit_run_and_account(executor: SlurmExecutor, tmp_path: Path) -> None:
+def test_submit_run_and_account(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
     req = _request(tmp_path, "ok", 2, 'echo "$CPNET_JOB_ID $CPNET_SITE $CPNET_ACCELERATOR $CPNET_DEVICES [$EXTRA] gpus=$SLURM_JOB_GPUS ckpt=$CPNET_CHECKPOINT_DIR"; sleep 2')
     handle = executor.launch(req)
     assert handle.isdigit()
@@ -65,17 +81,30 @@ def test_submit_run_and_account(executor: SlurmExecutor, tmp_path: Path) -> None
     assert Path(req.checkpoint_dir).is_dir()
     # Slurm's own elapsed time (whole seconds) x the 2 GPUs it allocated; the job sleeps 2 s.
     assert end.device_s is not None and 4.0 <= end.device_s <= 12.0
-    logged = executor._jobcomp(handle)  # Slurm's completion log (the record once the job leaves memory)
+    if slurm_cluster.accounting:  # slurmdbd: the numbers are sacct's ElapsedRaw x AllocTRES gres/gpu
+        acct = _sacct(slurm_cluster, handle)
+        assert acct["state"] == "COMPLETED" and "gres/gpu=2" in acct["tres"].split(","), acct
+        assert end.reason.endswith("(sacct)") and end.device_s == int(acct["elapsed_s"]) * 2, (end, acct)
+    else:
+        assert end.reason.endswith("(scontrol)"), end
+    # The fallbacks, without slurmdbd: scontrol (while in memory), then Slurm's completion log.
+    shown = executor._scontrol(handle)
+    assert shown is not None and (shown.state, shown.exit_code) == ("COMPLETED", 0) and shown.elapsed_s is not None
+    logged = executor._jobcomp(handle)
     assert logged is not None and logged.state == "COMPLETED" and logged.elapsed_s is not None and logged.elapsed_s >= 2
     executor.forget("ok")
     assert executor.observe() == []
 
 
-def test_failing_job_reports_exit_code(executor: SlurmExecutor, tmp_path: Path) -> None:
-    executor.launch(_request(tmp_path, "bad", 1, "echo failing; exit 3"))
+def test_failing_job_reports_exit_code(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
+    handle = executor.launch(_request(tmp_path, "bad", 1, "echo failing; exit 3"))
     end = _wait(executor, "bad")
     assert (end.status, end.exit_code) == (RunStatus.FAILED, 3)
     assert "FAILED" in end.reason
+    if slurm_cluster.accounting:
+        acct = _sacct(slurm_cluster, handle)
+        assert (acct["state"], acct["exit"]) == ("FAILED", "3:0"), acct
+        assert end.reason == "Slurm FAILED, exit code 3 (sacct)"
 
 
 def test_cancel(executor: SlurmExecutor, tmp_path: Path) -> None:
@@ -121,7 +150,7 @@ def test_adopt_after_restart(executor: SlurmExecutor, slurm_cluster: SlurmTestbe
     assert _wait(fresh, "kept").status is RunStatus.SUCCEEDED
 
 
-def test_reconciler_meters_what_slurm_accounts(executor: SlurmExecutor, tmp_path: Path) -> None:
+def test_reconciler_meters_what_slurm_accounts(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
     """Through the real reconciler, on a manual clock that jumps 1000 s while the job runs: the
     usage row holds Slurm's elapsed x allocated GPUs, not the reconciler's 2000 device-seconds,
     and the job sees the variables the reconciler sets (type, steps, working directory)."""
@@ -141,7 +170,8 @@ def test_reconciler_meters_what_slurm_accounts(executor: SlurmExecutor, tmp_path
     clock = ManualClock(0.0)
     rec = Reconciler(store, executor, clock, ReconcilerConfig(run_dir=str(tmp_path / "run"), site_heartbeat_s=0.0))
     rec.step()
-    assert store.get_job(job.id).state == JobState.RUNNING  # type: ignore[union-attr]
+    running = store.get_job(job.id)
+    assert running is not None and running.state == JobState.RUNNING
     clock.set(1000.0)
     deadline = time.monotonic() + 60
     while store.get_job(job.id).state == JobState.RUNNING:  # type: ignore[union-attr]
@@ -151,6 +181,10 @@ def test_reconciler_meters_what_slurm_accounts(executor: SlurmExecutor, tmp_path
     assert store.get_job(job.id).state == JobState.SUCCEEDED  # type: ignore[union-attr]
     (row,) = store.usage_rows()
     assert row["device_s_source"] == "engine" and 4.0 <= row["device_s"] <= 12.0, row
+    if slurm_cluster.accounting:  # the very number sacct reports: ElapsedRaw x the 2 GPUs of AllocTRES
+        assert running.handle is not None
+        acct = _sacct(slurm_cluster, running.handle)
+        assert row["device_s"] == int(acct["elapsed_s"]) * tres_count(acct["tres"], "gpu"), (row, acct)  # type: ignore[operator]
     from cpnet.api.app import Services
     from cpnet.api.routers.usage import usage
     from cpnet.control.store.store import Principal

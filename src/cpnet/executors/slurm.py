@@ -9,12 +9,17 @@ Jobs are submitted `--no-requeue`: re-placement after a node failure is the reco
 
 Follow-up: `squeue -t all` while Slurm holds the job; once it ends, the record comes from the
 first source that has it: `sacct` (slurmdbd accounting), `scontrol show job` (in memory for
-MinJobAge), or the `jobcomp/filetxt` completion log. States: COMPLETED -> SUCCEEDED; FAILED,
-OUT_OF_MEMORY, TIMEOUT -> FAILED with the exit code; NODE_FAIL, BOOT_FAIL, PREEMPTED, DEADLINE,
-REVOKED, or a job Slurm no longer knows -> LOST; CANCELLED -> CANCELLED.
+MinJobAge), or the `jobcomp/filetxt` completion log. When the cluster runs slurmdbd
+(`AccountingStorageType=accounting_storage/slurmdbd`), slurmctld sends a job's end to it
+asynchronously, so for up to `sacct_wait_s` after the queue says a job ended cpnet waits for
+sacct's final record rather than take the others'; after that (slurmdbd down or behind) it falls
+back. States: COMPLETED -> SUCCEEDED; FAILED, OUT_OF_MEMORY, TIMEOUT -> FAILED with the exit
+code; NODE_FAIL, BOOT_FAIL, PREEMPTED, DEADLINE, REVOKED, or a job Slurm no longer knows -> LOST;
+CANCELLED -> CANCELLED.
 
-Metering: device_s = Slurm's elapsed time x the GRES Slurm allocated (sacct AllocTRES `gres/gpu`
-when accounting tracks it, otherwise the GRES the job was granted by its request).
+Metering: device_s = Slurm's elapsed time x the GRES Slurm allocated (sacct ElapsedRaw x AllocTRES
+`gres/gpu` when accounting tracks it, i.e. `gres/gpu` is in AccountingStorageTRES; otherwise the
+GRES the job was granted by its request). The observation's reason names the source, e.g. "(sacct)".
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 import re
 import shlex
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,7 +65,9 @@ class _Run:
     attempt: int
     slurm_id: str
     devices: int
+    gres: str = "gpu"
     cancelled: bool = False
+    ended_at: float | None = None  # monotonic time the queue first showed the job ended
     final: Observation | None = None
 
 
@@ -73,7 +81,7 @@ class SlurmExecutor:
     def __init__(
         self, site: str = "slurm", partitions: Mapping[str, str] | None = None, gres: Mapping[str, str] | None = None,
         slurm_conf: str | None = None, script_dir: str = ".cpnet/slurm", bin_dir: str | None = None,
-        sbatch_args: Sequence[str] = (),
+        sbatch_args: Sequence[str] = (), sacct_wait_s: float = 30.0,
     ) -> None:
         self.site = site
         self.partitions = dict(partitions or {})
@@ -84,6 +92,8 @@ class SlurmExecutor:
         self.script_dir = Path(script_dir)
         self.bin_dir = bin_dir
         self.sbatch_args = list(sbatch_args)
+        self.sacct_wait_s = sacct_wait_s
+        self._accounting: bool | None = None  # whether the cluster runs slurmdbd; asked once
         self._runs: dict[str, _Run] = {}
 
     # -- commands ----------------------------------------------------------------------------------
@@ -137,7 +147,7 @@ class SlurmExecutor:
         if cwd:
             argv.append(f"--chdir={cwd}")
         slurm_id = self._cmd(*argv, *self.sbatch_args, str(script)).stdout.strip().split(";")[0]
-        self._runs[request.job_id] = _Run(request.job_id, request.attempt, slurm_id, n)
+        self._runs[request.job_id] = _Run(request.job_id, request.attempt, slurm_id, n, self._gres_name(p.accelerator))
         return slurm_id
 
     def _write_script(self, request: LaunchRequest, nodes: int) -> Path:
@@ -175,8 +185,25 @@ class SlurmExecutor:
         out = self._cmd("squeue", "-h", "-t", "all", "-o", "%i|%T")
         return dict(line.split("|", 1) for line in out.stdout.splitlines() if "|" in line)
 
+    def accounting(self) -> bool:
+        """Whether the cluster stores jobs in slurmdbd (so `sacct` is the record of finished jobs)."""
+        if self._accounting is None:
+            cfg = config_values(self._cmd("scontrol", "show", "config", check=False).stdout)
+            self._accounting = cfg.get("AccountingStorageType") == "accounting_storage/slurmdbd"
+        return self._accounting
+
     def _ended(self, run: _Run) -> Observation | None:
-        rec = self.record(run.slurm_id)
+        rec = None
+        if self.accounting():
+            rec = self._sacct(run.slurm_id, run.gres)
+            if rec is None or rec.state in ACTIVE:  # slurmdbd has not got the job's end yet
+                now = time.monotonic()
+                if run.ended_at is None:
+                    run.ended_at = now
+                if now - run.ended_at < self.sacct_wait_s:
+                    return None
+                rec = None
+        rec = rec or self.record(run.slurm_id, run.gres)
         if rec is None:
             return Observation(run.job_id, run.attempt, run.slurm_id, RunStatus.LOST, None, f"Slurm job {run.slurm_id} vanished: no queue entry and no accounting record")
         if rec.state in ACTIVE:
@@ -195,18 +222,17 @@ class SlurmExecutor:
             status = RunStatus.LOST
         return Observation(run.job_id, run.attempt, run.slurm_id, status, rec.exit_code, why, device_s=device_s)
 
-    def record(self, slurm_id: str) -> SlurmRecord | None:
+    def record(self, slurm_id: str, gres: str = "gpu") -> SlurmRecord | None:
         """Slurm's record of a job: sacct, else scontrol (in memory), else the jobcomp/filetxt log."""
-        return self._sacct(slurm_id) or self._scontrol(slurm_id) or self._jobcomp(slurm_id)
+        return self._sacct(slurm_id, gres) or self._scontrol(slurm_id) or self._jobcomp(slurm_id)
 
-    def _sacct(self, slurm_id: str) -> SlurmRecord | None:
+    def _sacct(self, slurm_id: str, gres: str = "gpu") -> SlurmRecord | None:
         out = self._cmd("sacct", "-n", "-P", "-X", "-j", slurm_id, "-o", "JobIDRaw,State,ExitCode,ElapsedRaw,AllocTRES", check=False)
         for line in out.stdout.splitlines() if out.returncode == 0 else []:
             jid, state, code, elapsed, tres = (line.split("|") + [""] * 5)[:5]
             if jid == slurm_id:
-                gres = re.search(r"gres/gpu[^=,]*=(\d+)", tres)
                 return SlurmRecord(state.split()[0], exit_code(code), float(elapsed) if elapsed.isdigit() else None,
-                                   int(gres.group(1)) if gres else None, "sacct")
+                                   tres_count(tres, gres), "sacct")
         return None
 
     def _scontrol(self, slurm_id: str) -> SlurmRecord | None:
@@ -273,6 +299,17 @@ def gres_count(gres: str, name: str) -> int:
         if kind[: len(want)] == want:
             total += int(parts[-1])
     return total
+
+
+def tres_count(tres: str, gres: str) -> int | None:
+    """Allocated GRES `gres` ("gpu" or "gpu:a100") in a sacct AllocTRES string like
+    "billing=2,cpu=2,gres/gpu=2,node=1"; the untyped count first, as typed ones are subsets of it.
+    None when accounting does not track that GRES."""
+    counts = dict(item.partition("=")[::2] for item in tres.split(",") if "=" in item)
+    for key in (f"gres/{gres.split(':')[0]}", f"gres/{gres}"):
+        if counts.get(key, "").isdigit():
+            return int(counts[key])
+    return None
 
 
 def exit_code(text: str) -> int | None:

@@ -4,9 +4,16 @@ Debian's `slurm-wlm` + `munge`: its own munge key and socket, a generated slurm.
 ports, one node (this host, named `cpnet0`) with `cpus` CPUs and `gpus` GRES `gpu:<gres_type>`.
 Without real GPUs, slurmd drops file-less GPUs, so each fake GPU is a symlink to /dev/null (a
 character device): Slurm allocates, counts and exports them (SLURM_JOB_GPUS, CUDA_VISIBLE_DEVICES)
-like real ones. Accounting: slurmdbd needs MySQL, so `AccountingStorageType=accounting_storage/none`
-and Slurm's own job-completion log (`jobcomp/filetxt`) holds the finished jobs' state, exit code,
-start and end times; `sacct` is unavailable here (the executor falls back to that log).
+like real ones.
+
+Accounting, when Debian's `slurmdbd` and `mariadb-server` are installed (`accounting=True`): a
+private MariaDB server (its own datadir under the root, 127.0.0.1 on a free port, no system
+service), slurmdbd on a free port storing into it (`accounting_storage/mysql`), and slurm.conf with
+`accounting_storage/slurmdbd`, `AccountingStorageTRES=gres/gpu` (so `sacct` reports the GPUs a job
+held) and `jobacct_gather/linux`; the cluster is added with `sacctmgr` before slurmctld starts, no
+AccountingStorageEnforce. Without them (`accounting=False`): `accounting_storage/none`, and `sacct`
+has nothing. Either way Slurm's job-completion log (`jobcomp/filetxt`) also holds the finished
+jobs' state, exit code, start and end times.
 
     python -m cpnet.executors.slurm_testbed start DIR   # prints `export SLURM_CONF=...`
     python -m cpnet.executors.slurm_testbed stop DIR
@@ -15,13 +22,15 @@ start and end times; `sacct` is unavailable here (the executor falls back to tha
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cpnet.core.errors import CpnetError
@@ -31,6 +40,14 @@ NODE = "cpnet0"
 
 def slurm_installed() -> bool:
     return all(shutil.which(b) for b in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel"))
+
+
+def accounting_installed() -> bool:
+    """slurmdbd, its MySQL plugin's server (MariaDB) and the accounting clients are present."""
+    return all(shutil.which(b, path=_SBIN_PATH) for b in ("slurmdbd", "sacctmgr", "sacct", "mariadbd", "mariadb-install-db"))
+
+
+_SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 
 
 def _free_port() -> int:
@@ -46,6 +63,10 @@ class SlurmTestbed:
     gpus: int = 4
     gres_type: str = "fake"
     partition: str = "cpnet"
+    accounting: bool = field(default_factory=accounting_installed)
+    cluster: str = "cpnettest"
+    _db_port: int = field(default=0, init=False, repr=False)
+    _mariadbd: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def conf(self) -> Path:
@@ -55,8 +76,12 @@ class SlurmTestbed:
     def jobcomp(self) -> Path:
         return self.root / "jobcomp.txt"
 
+    @property
+    def db_dir(self) -> Path:
+        return self.root / "db"
+
     def env(self) -> dict[str, str]:
-        return {"SLURM_CONF": str(self.conf)}
+        return {"SLURM_CONF": str(self.conf), "PATH": _SBIN_PATH}
 
     def write_config(self) -> None:
         r = self.root
@@ -72,8 +97,21 @@ class SlurmTestbed:
             if not dev.is_symlink():
                 dev.symlink_to("/dev/null")
         host = socket.gethostname().split(".")[0]
+        if self.accounting:
+            dbd_port = _free_port()
+            accounting = [
+                "AccountingStorageType=accounting_storage/slurmdbd",
+                "AccountingStorageHost=127.0.0.1",
+                f"AccountingStoragePort={dbd_port}",
+                f"AccountingStoragePass={r}/munge/munge.sock",  # with auth/munge: the munged to reach slurmdbd through
+                "AccountingStorageTRES=gres/gpu",
+                "JobAcctGatherType=jobacct_gather/linux",
+            ]
+            self._write_db_config(host, dbd_port)
+        else:
+            accounting = ["AccountingStorageType=accounting_storage/none", "JobAcctGatherType=jobacct_gather/none"]
         self.conf.write_text("\n".join([
-            "ClusterName=cpnettest",
+            f"ClusterName={self.cluster}",
             f"SlurmctldHost={host}(127.0.0.1)",
             f"SlurmctldPort={_free_port()}",
             f"SlurmdPort={_free_port()}",
@@ -95,8 +133,7 @@ class SlurmTestbed:
             f"StateSaveLocation={r}/state",
             f"SlurmctldLogFile={r}/log/slurmctld.log",
             f"SlurmdLogFile={r}/log/slurmd.log",
-            "AccountingStorageType=accounting_storage/none",
-            "JobAcctGatherType=jobacct_gather/none",
+            *accounting,
             "JobCompType=jobcomp/filetxt",
             f"JobCompLoc={self.jobcomp}",
             "GresTypes=gpu",
@@ -111,57 +148,165 @@ class SlurmTestbed:
             f"AutoDetect=off\nNodeName={NODE} Name=gpu Type={self.gres_type} File={r}/dev/gpu[0-{self.gpus - 1}]\n"
         )
 
-    def _run(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(argv, env={**os.environ, **self.env()}, capture_output=True, text=True, timeout=30)
+    def _write_db_config(self, host: str, dbd_port: int) -> None:
+        """MariaDB's init file (slurmdbd's own database user) and slurmdbd.conf (next to slurm.conf,
+        where slurmdbd looks for it; mode 600 as it holds the database password)."""
+        r, db = self.root, self.db_dir
+        db.mkdir(parents=True, exist_ok=True)
+        db.chmod(0o700)
+        self._db_port = _free_port()
+        password = secrets.token_hex(12)
+        init = db / "init.sql"
+        init.write_text(
+            f"CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '{password}';\n"
+            f"ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '{password}';\n"
+            "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';\n"
+        )
+        init.chmod(0o600)
+        dbd = r / "slurmdbd.conf"
+        dbd.write_text("\n".join([
+            "AuthType=auth/munge",
+            f"AuthInfo=socket={r}/munge/munge.sock",
+            f"DbdHost={host}",
+            "DbdAddr=127.0.0.1",
+            f"DbdPort={dbd_port}",
+            "SlurmUser=root",
+            f"PidFile={r}/slurmdbd.pid",
+            f"LogFile={r}/log/slurmdbd.log",
+            "StorageType=accounting_storage/mysql",
+            "StorageHost=127.0.0.1",
+            f"StoragePort={self._db_port}",
+            "StorageUser=slurm",
+            f"StoragePass={password}",
+            "StorageLoc=slurm_acct_db",
+            "",
+        ]))
+        dbd.chmod(0o600)
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    def _start_accounting(self, deadline: float) -> None:
+        """MariaDB (initialised on first use), then slurmdbd, then the cluster's record in it."""
+        r, db = self.root, self.db_dir
+        data = db / "data"
+        # A test database: durability traded for speed (slurmdbd creates ~40 tables on first start).
+        opts = ["--no-defaults", f"--datadir={data}", "--user=root", "--skip-name-resolve",
+                "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M", "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-doublewrite=0", "--skip-log-bin"]
+        if not (data / "mysql").is_dir():
+            out = self._run("mariadb-install-db", *opts, "--skip-test-db", "--auth-root-authentication-method=socket",
+                            timeout_s=120)
+            if out.returncode != 0:
+                raise CpnetError(f"mariadb-install-db failed ({out.stderr.strip()[-300:] or out.returncode})")
+        with open(r / "log" / "mariadbd.log", "ab") as log:
+            self._mariadbd = subprocess.Popen(
+                ["mariadbd", *opts, f"--socket={db}/mariadbd.sock", f"--pid-file={db}/mariadbd.pid",
+                 "--bind-address=127.0.0.1", f"--port={self._db_port}", f"--init-file={db}/init.sql"],
+                env={**os.environ, **self.env()}, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True,  # outlives `slurm_testbed start`, stopped by its pid file
+            )
+        _wait_for(lambda: _listening(self._db_port), deadline, f"MariaDB did not listen on port {self._db_port}", r)
+        out = self._run("slurmdbd")
+        if out.returncode != 0:
+            raise CpnetError(f"slurmdbd failed to start ({out.stderr.strip() or out.returncode}); see {r}/log")
+
+        def cluster_added() -> bool:
+            listed = self._run("sacctmgr", "-n", "-P", "list", "cluster", "format=cluster")
+            if listed.returncode != 0:
+                return False  # slurmdbd still creating its tables
+            if self.cluster in listed.stdout.split():
+                return True
+            return self._run("sacctmgr", "-i", "add", "cluster", self.cluster).returncode == 0
+
+        _wait_for(cluster_added, deadline, "slurmdbd did not accept the cluster", r)
+
+    def _run(self, *argv: str, timeout_s: float = 30.0) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(argv, env={**os.environ, **self.env()}, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(argv, 124, "", f"{argv[0]} timed out after {timeout_s:g} s")
+
+    def start(self, timeout_s: float = 60.0) -> None:
         if not slurm_installed():
             raise CpnetError("Slurm is not installed: apt-get install slurm-wlm munge (or run scripts/system-deps.sh)")
+        if self.accounting and not accounting_installed():
+            raise CpnetError("Slurm accounting is not installed: apt-get install slurmdbd mariadb-server "
+                             "(or run scripts/system-deps.sh)")
         self.write_config()
         r = self.root
-        steps = [
-            ("munged", "--force", f"--key-file={r}/munge/munge.key", f"--socket={r}/munge/munge.sock",
-             f"--pid-file={r}/munge/munged.pid", f"--log-file={r}/log/munged.log", f"--seed-file={r}/munge/seed"),
-            ("slurmctld", "-c"),  # -c: a clean start, no state from an earlier run
-            ("slurmd", "-N", NODE),
-        ]
-        for argv in steps:
-            out = self._run(*argv)
-            if out.returncode != 0:
-                self.stop()
-                raise CpnetError(f"{argv[0]} failed to start ({out.stderr.strip() or out.returncode}); see {r}/log")
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            state = self._run("sinfo", "-h", "-N", "-o", "%t").stdout.strip()
-            if state == "idle":
-                return
-            time.sleep(0.3)
-        self.stop()
-        raise CpnetError(f"Slurm node did not become idle within {timeout_s:g} s (state '{state}'); see {r}/log")
+        munged = ("munged", "--force", f"--key-file={r}/munge/munge.key", f"--socket={r}/munge/munge.sock",
+                  f"--pid-file={r}/munge/munged.pid", f"--log-file={r}/log/munged.log", f"--seed-file={r}/munge/seed")
+        daemons = [("slurmctld", "-c"), ("slurmd", "-N", NODE)]  # -c: a clean start, no state from an earlier run
+        try:
+            self._start(munged)
+            if self.accounting:
+                self._start_accounting(deadline)
+            for argv in daemons:
+                self._start(argv)
+            _wait_for(lambda: self._run("sinfo", "-h", "-N", "-o", "%t").stdout.strip() == "idle", deadline,
+                      "Slurm node did not become idle", r)
+        except BaseException:
+            self.stop()
+            raise
 
-    def stop(self) -> None:
-        """Stop slurmd, slurmctld and munged (by their pid files); safe to call twice."""
+    def _start(self, argv: tuple[str, ...]) -> None:
+        out = self._run(*argv)
+        if out.returncode != 0:
+            raise CpnetError(f"{argv[0]} failed to start ({out.stderr.strip() or out.returncode}); see {self.root}/log")
+
+    def stop(self, clean: bool = False) -> None:
+        """Stop slurmd and slurmctld, then slurmdbd and munged, then MariaDB (by their pid files,
+        each group at once); safe to call twice. `clean`: also delete the database's files."""
         r = self.root
-        for pid_file in (r / "slurmd.pid", r / "slurmctld.pid", r / "munge" / "munged.pid"):
+        for group in ((r / "slurmd.pid", r / "slurmctld.pid"), (r / "slurmdbd.pid", r / "munge" / "munged.pid"),
+                      (self.db_dir / "mariadbd.pid",)):
+            self._terminate(group)
+        if clean:
+            shutil.rmtree(self.db_dir, ignore_errors=True)
+
+    def _terminate(self, pid_files: tuple[Path, ...], wait_s: float = 10.0) -> None:
+        """SIGTERM each, wait for all, SIGKILL what is left; the pid files are removed."""
+        pids = []
+        for pid_file in pid_files:
             try:
                 pid = int(pid_file.read_text().strip())
-            except (OSError, ValueError):
-                continue
-            try:
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            for _ in range(50):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
-            else:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                pids.append(pid)
+            except (OSError, ValueError):
+                pass
+            pid_file.unlink(missing_ok=True)
+        deadline = time.monotonic() + wait_s
+        while pids:
+            pids = [pid for pid in pids if self._alive(pid)]
+            if pids and time.monotonic() > deadline:
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                break
+            time.sleep(0.05)
+
+    def _alive(self, pid: int) -> bool:
+        if self._mariadbd is not None and self._mariadbd.pid == pid:
+            return self._mariadbd.poll() is None  # our own child: reaped here, else it lingers as a zombie
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_for(ready: Callable[[], bool], deadline: float, what: str, logs: Path) -> None:
+    while not ready():
+        if time.monotonic() > deadline:
+            raise CpnetError(f"{what} in time; see {logs}/log")
+        time.sleep(0.3)
 
 
 def main(argv: list[str]) -> int:
