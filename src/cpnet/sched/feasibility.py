@@ -134,7 +134,8 @@ class NetworkIndex:
         )
 
     def pools_for(self, spec: JobSpec) -> JobPools:
-        key = shape_key(spec)
+        # shape_key(spec), inlined: this runs once per job per scheduler call
+        key = (spec.job_type, spec.num_devices, spec.accelerators, spec.sites, spec.data_site, spec.latency_slo_ms)
         found = self._memo.get(key)
         if found is None:
             found = self._compute(spec)

@@ -482,15 +482,22 @@ class _Simulation:
     def _stop(self, job: _Job, now: float, *, finished: bool = False) -> None:
         p = job.placement
         assert p is not None
-        pool = (p.site, p.accelerator)
-        n = p.num_devices
+        site, model, n = p.site, p.accelerator, p.num_devices
+        pool = (site, model)
         held = now - job.run_start_s
         job.attained_device_s += held * n
         job.device_s[pool] = job.device_s.get(pool, 0.0) + held * n
         job.placement = None
         job.version += 1
         self.free[pool] += n
-        self._set_busy(p.accelerator, -n, now)
+        # _set_busy inlined: this runs once per job in every replay
+        busy = self.busy[model] = self.busy[model] - n
+        times = self.tl_times[model]
+        if times and times[-1] == now:
+            self.tl_busy[model][-1] = busy
+        else:
+            times.append(now)
+            self.tl_busy[model].append(busy)
         if finished:
             job.steps_done = job.spec.total_steps
             return  # the job leaves: no new view, so its time_on needs no update
