@@ -238,3 +238,30 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
         deficit=deficit, scheduled=scheduled, private=private,
     )
     return Decision(tuple(placements), tuple(preemptions), tuple(infeasible), state)
+
+
+def round_params(params: Mapping[str, Any], *, fastest_first: bool, skip_zero_priority: bool = False) -> RoundParams:
+    """RoundParams from a policy's user params (round_s, default 360; reset_interval_s, default 1920)."""
+    return RoundParams(
+        round_s=float(params.get("round_s", 360.0)),
+        reset_interval_s=float(params.get("reset_interval_s", 1920.0)),
+        fastest_first=fastest_first,
+        skip_zero_priority=skip_zero_priority,
+    )
+
+
+@dataclass(frozen=True)
+class RoundPolicy:
+    """A policy realised by the round mechanism: an allocator (the rule) plus its RoundParams."""
+
+    params: RoundParams
+    allocate: Allocator
+    name: str
+    only_places_waiting_jobs: bool = False  # rounds preempt and move running jobs
+
+    @property
+    def round_s(self) -> float:
+        return self.params.round_s
+
+    def decide(self, snapshot: Snapshot) -> Decision:
+        return decide_rounds(snapshot, self.allocate, self.params)

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapshot
 from cpnet.sched.feasibility import JobPools, NetworkIndex, Pool, index_for
 from cpnet.sched.registry import register
-from cpnet.sched.rounds import Alloc, AllocInput, RoundParams, decide_rounds
+from cpnet.sched.rounds import Alloc, AllocInput, RoundPolicy, round_params
 from cpnet.sched.seeded import pick
 
 # Chooses a pool for a waiting job given free devices, or None when none fits now.
@@ -211,29 +211,8 @@ def fifo_base_allocate(inp: AllocInput) -> tuple[Alloc, Any]:
     return alloc, None
 
 
-@dataclass(frozen=True, slots=True)
-class FifoRoundsPolicy:
-    """`fifo` realised by Gavel's round mechanism (see module docstring)."""
-
-    params: RoundParams
-    name: str = "fifo"
-    only_places_waiting_jobs: bool = False
-
-    @property
-    def round_s(self) -> float:
-        return self.params.round_s
-
-    def decide(self, snapshot: Snapshot) -> Decision:
-        return decide_rounds(snapshot, fifo_base_allocate, self.params)
-
-
 @register("fifo")
-def make_fifo(params: Mapping[str, Any]) -> FifoPolicy | FifoRoundsPolicy:
+def make_fifo(params: Mapping[str, Any]) -> FifoPolicy | RoundPolicy:
     if params.get("round_s") is None:
         return FifoPolicy()
-    return FifoRoundsPolicy(RoundParams(
-        round_s=float(params["round_s"]),
-        reset_interval_s=float(params.get("reset_interval_s", 1920.0)),
-        fastest_first=False,
-        skip_zero_priority=True,
-    ))
+    return RoundPolicy(round_params(params, fastest_first=False, skip_zero_priority=True), fifo_base_allocate, "fifo")

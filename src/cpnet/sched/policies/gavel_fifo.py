@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cpnet.sched.policies.las import LasPolicy
 from cpnet.sched.registry import register
-from cpnet.sched.rounds import Alloc, AllocInput, RoundParams
+from cpnet.sched.rounds import Alloc, AllocInput, RoundPolicy, round_params
 
 
 def fifo_perf_allocate(inp: AllocInput) -> tuple[Alloc, Any]:
@@ -41,11 +40,6 @@ def fifo_perf_allocate(inp: AllocInput) -> tuple[Alloc, Any]:
 
 
 @register("gavel-fifo")
-def make_gavel_fifo(params: Mapping[str, Any]) -> LasPolicy:
-    rp = RoundParams(
-        round_s=float(params.get("round_s", 360.0)),
-        reset_interval_s=float(params.get("reset_interval_s", 1920.0)),
-        fastest_first=True,
-        skip_zero_priority=True,
-    )
-    return LasPolicy(rp, fifo_perf_allocate, name="gavel-fifo")
+def make_gavel_fifo(params: Mapping[str, Any]) -> RoundPolicy:
+    rp = round_params(params, fastest_first=True, skip_zero_priority=True)
+    return RoundPolicy(rp, fifo_perf_allocate, "gavel-fifo")

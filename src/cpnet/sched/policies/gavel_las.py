@@ -15,16 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from cpnet.sched.maxmin_alloc import maxmin_allocator
-from cpnet.sched.policies.las import LasPolicy
 from cpnet.sched.registry import register
-from cpnet.sched.rounds import RoundParams
+from cpnet.sched.rounds import RoundPolicy, round_params
 
 
 @register("gavel-las")
-def make_gavel_las(params: Mapping[str, Any]) -> LasPolicy:
-    rp = RoundParams(
-        round_s=float(params.get("round_s", 360.0)),
-        reset_interval_s=float(params.get("reset_interval_s", 1920.0)),
-        fastest_first=True,
-    )
-    return LasPolicy(rp, maxmin_allocator(True, bool(params.get("second_phase", True))), name="gavel-las")
+def make_gavel_las(params: Mapping[str, Any]) -> RoundPolicy:
+    allocate = maxmin_allocator(True, bool(params.get("second_phase", True)))
+    return RoundPolicy(round_params(params, fastest_first=True), allocate, "gavel-las")

@@ -12,35 +12,14 @@ Params: round_s (360), reset_interval_s (1920), second_phase (True).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from cpnet.core.snapshot import Decision, Snapshot
 from cpnet.sched.maxmin_alloc import maxmin_allocator
 from cpnet.sched.registry import register
-from cpnet.sched.rounds import Allocator, RoundParams, decide_rounds
-
-
-@dataclass(frozen=True)
-class LasPolicy:
-    params: RoundParams
-    allocate: Allocator
-    name: str = "las"
-    only_places_waiting_jobs: bool = False  # it preempts and moves running jobs
-
-    @property
-    def round_s(self) -> float:
-        return self.params.round_s
-
-    def decide(self, snapshot: Snapshot) -> Decision:
-        return decide_rounds(snapshot, self.allocate, self.params)
+from cpnet.sched.rounds import RoundPolicy, round_params
 
 
 @register("las")
-def make_las(params: Mapping[str, Any]) -> LasPolicy:
-    rp = RoundParams(
-        round_s=float(params.get("round_s", 360.0)),
-        reset_interval_s=float(params.get("reset_interval_s", 1920.0)),
-        fastest_first=False,
-    )
-    return LasPolicy(rp, maxmin_allocator(False, bool(params.get("second_phase", True))))
+def make_las(params: Mapping[str, Any]) -> RoundPolicy:
+    allocate = maxmin_allocator(False, bool(params.get("second_phase", True)))
+    return RoundPolicy(round_params(params, fastest_first=False), allocate, "las")
