@@ -18,6 +18,15 @@ def test_migrate_is_idempotent_and_records_head(store: Store) -> None:
         assert c.execute(text("select version_num from alembic_version")).scalar_one() == "0002"
 
 
+def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with store.engine.connect() as c:
+        diffs = compare_metadata(MigrationContext.configure(c), t.metadata)
+    assert diffs == []
+
+
 def test_tokens_are_stored_only_as_hashes(store: Store) -> None:
     token = store.create_tenant("acme", 2.0, 0.0)
     admin = store.create_token(None, 0.0)

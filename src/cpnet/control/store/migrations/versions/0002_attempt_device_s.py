@@ -14,12 +14,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # 0001 creates the tables from the current schema module, so a fresh database has them already.
-    have = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("attempts")}
-    if "device_s" not in have:
-        op.add_column("attempts", sa.Column("device_s", sa.Float, nullable=True))
-    if "device_s_source" not in have:
-        op.add_column("attempts", sa.Column("device_s_source", sa.String(8), nullable=True))
+    op.add_column("attempts", sa.Column("device_s", sa.Float, nullable=True))
+    op.add_column("attempts", sa.Column("device_s_source", sa.String(8), nullable=True))
 
 
 def downgrade() -> None:
