@@ -36,7 +36,7 @@ def test_submit_run_logs_fail_cancel(make_server: Callable[[str], Server], backe
     srv.start()
     c = srv.client(token)
 
-    out = _cli(srv, token, "job", "submit", "--accelerator", "CPU", "--", "sh", "-c", "echo hello $CPNET_JOB_ID on $CPNET_ACCELERATOR x$CPNET_DEVICES")
+    out = _cli(srv, token, "job", "submit", "--accelerator", "CPU", "--site", "local", "--", "sh", "-c", "echo hello $CPNET_JOB_ID on $CPNET_ACCELERATOR x$CPNET_DEVICES")
     assert out.returncode == 0, out.stderr
     ok_id = out.stdout.strip()
     bad = c.post("/v1/jobs", json={"command": ["sh", "-c", "echo bye >&2; exit 42"], "idempotency_key": "bad"})
@@ -47,6 +47,7 @@ def test_submit_run_logs_fail_cancel(make_server: Callable[[str], Server], backe
     ok = _wait_state(c, ok_id, {"succeeded", "failed"})
     assert ok["state"] == "succeeded" and ok["exit_code"] == 0
     assert ok["placement"] == {"site": "local", "accelerator": "CPU", "devices": 1, "emulated": False}
+    assert ok["sites"] == ["local"]
     logs = _cli(srv, token, "job", "logs", "-f", ok_id)
     assert logs.returncode == 0 and logs.stdout == f"hello {ok_id} on CPU x1\n"
     failed = _wait_state(c, bad.json()["id"], {"succeeded", "failed"})

@@ -41,6 +41,7 @@ def submit(
     priority_weight: Annotated[float, typer.Option(help="the job's weight within its tenant")] = 1.0,
     env: Annotated[list[str], typer.Option(help="KEY=VALUE for the job's environment (repeatable)")] = [],  # noqa: B006
     data_site: Annotated[str | None, typer.Option(help="site where the job's data lives")] = None,
+    site: Annotated[list[str], typer.Option(help="a site the job may run at (repeatable; any site when absent)")] = [],  # noqa: B006
     workdir: Annotated[str | None, typer.Option(help="absolute working directory for the command")] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="resubmitting with the same key returns the same job")] = None,
     url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
@@ -51,6 +52,8 @@ def submit(
     for k, v in (("accelerator", accelerator), ("job_type", job_type), ("data_site", data_site), ("workdir", workdir)):
         if v is not None:
             body[k] = v
+    if site:
+        body["sites"] = site
     # Same idempotency key on every retry: a retried submission never creates a second job.
     out = Client(url, token).json("POST", "/v1/jobs", json=body, retries=3)
     typer.echo(json.dumps(out) if as_json else out["id"])

@@ -27,7 +27,7 @@ def job_json(job: JobRecord, emulated: bool = False) -> dict[str, Any]:
     return {
         "id": job.id, "tenant": job.tenant_id, "state": job.state.value, "idempotency_key": job.idempotency_key,
         "command": s.get("command"), "accelerator": s.get("accelerator"), "devices": s.get("devices", 1),
-        "job_type": s.get("job_type"), "priority_weight": s.get("priority_weight", 1.0), "data_site": s.get("data_site"),
+        "job_type": s.get("job_type"), "priority_weight": s.get("priority_weight", 1.0), "data_site": s.get("data_site"), "sites": s.get("sites"),
         "env": s.get("env", {}), "submitted_s": job.submitted_s, "started_s": job.started_s, "finished_s": job.finished_s,
         "placement": None if job.site is None else {"site": job.site, "accelerator": job.accelerator, "devices": job.num_devices, "emulated": emulated},
         "attempt": job.attempt, "exit_code": job.exit_code, "reason": job.reason,
