@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench venv clean system-deps
+.PHONY: demo test lint bench venv clean system-deps
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
@@ -22,7 +22,13 @@ demo: $(STAMP)
 system-deps:
 	./scripts/system-deps.sh
 
-test: $(STAMP) system-deps
+# Linters (configured in pyproject.toml): ruff's lint rules and its formatter (check only) over the code and tests, mypy over src/.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+test: $(STAMP) lint system-deps
 	$(BIN)/python -m pytest -q
 
 clean:

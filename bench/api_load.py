@@ -63,8 +63,9 @@ async def _client(host: str, port: int, token: str, idx: int, stop_at: float, la
     n = 0
     while time.perf_counter() < stop_at:
         body = json.dumps({"command": ["true"], "idempotency_key": f"c{idx}-{n}"}).encode()
-        req = (f"POST /v1/jobs HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        req = (
+            f"POST /v1/jobs HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
         t0 = time.perf_counter()
         try:
             writer.write(req)
@@ -75,7 +76,7 @@ async def _client(host: str, port: int, token: str, idx: int, stop_at: float, la
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             await asyncio.wait_for(reader.readexactly(length), 10)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             errs.append(type(exc).__name__)
             writer.close()
             reader, writer = await asyncio.open_connection(host, port)
@@ -103,7 +104,12 @@ def main() -> None:
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite in a temp dir)")
     ap.add_argument("--executor", default="simulated", help="the reconciler runs beside the API; 'simulated' spawns no processes")
     ap.add_argument("--no-reconcile", action="store_true", help="API only")
-    ap.add_argument("--workers", type=int, default=1, help="cpnet serve --workers (default 1, the layout the README recommends on a small machine): 0 = API and reconciler in one process; N = N API processes + the reconciler in the leader")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="cpnet serve --workers (default 1, the layout the README recommends on a small machine): 0 = API and reconciler in one process; N = N API processes + the reconciler in the leader",
+    )
     args = ap.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="cpnet-bench-"))
@@ -112,9 +118,13 @@ def main() -> None:
     token = subprocess.run([*cpnet, "admin", "create-tenant", "bench", "--db", db], capture_output=True, text=True, check=True).stdout.strip()
     port = _free_port()
     cmd = [*cpnet, "serve", "--db", db, "--data-dir", str(data), "--port", str(port), "--executor", args.executor, "--workers", str(args.workers)]
+    # One tenant submits as fast as it can: its rate and queued-job limits are set out of reach
+    # (not off), so that their checks are part of what is measured.
+    cmd += ["--submit-rate", "1e9", "--submit-burst", "1000000000", "--max-queued-jobs", "1000000000"]
     if args.no_reconcile:
         cmd.append("--no-reconcile")
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(data / "server.log", "wb"))
+    with open(data / "server.log", "wb") as server_log:  # the server keeps its own descriptor
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=server_log)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -150,15 +160,28 @@ def main() -> None:
     def pct(p: float) -> float:
         return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 2) if lat else float("nan")
 
-    print(json.dumps({
-        "submissions_per_s": round(len(lat) / elapsed, 1), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-        "errors": len(errs), "acknowledged": len(lat), "stored": stored, "started_by_reconciler": started,
-        "clients": args.clients, "workers": args.workers, "duration_s": args.duration_s,
-        "db": "sqlite" if db.startswith("sqlite") else db.split(":", 1)[0], "reconciler": not args.no_reconcile,
-        "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
-        # CPU the server used per acknowledged submission: capacity per core = 1000 / this.
-        "server_cpu_ms_per_submission": round(server_cpu_s * 1000 / max(len(lat), 1), 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "submissions_per_s": round(len(lat) / elapsed, 1),
+                "p50_ms": pct(0.50),
+                "p99_ms": pct(0.99),
+                "errors": len(errs),
+                "acknowledged": len(lat),
+                "stored": stored,
+                "started_by_reconciler": started,
+                "clients": args.clients,
+                "workers": args.workers,
+                "duration_s": args.duration_s,
+                "db": "sqlite" if db.startswith("sqlite") else db.split(":", 1)[0],
+                "reconciler": not args.no_reconcile,
+                "cpus": os.cpu_count(),
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+                # CPU the server used per acknowledged submission: capacity per core = 1000 / this.
+                "server_cpu_ms_per_submission": round(server_cpu_s * 1000 / max(len(lat), 1), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,7 @@ POLICIES = ("las", "gavel-las", "fifo", "gavel-fifo")
 RATES = (4.8, 5.6)
 WINDOW = (4000, 5000)
 ROUND_S = 360.0
-PUBLISHED_NAMES = {"max_min_fairness": "las", "max_min_fairness_perf": "gavel-las", "fifo": "fifo",
-                   "fifo_perf": "gavel-fifo"}
+PUBLISHED_NAMES = {"max_min_fairness": "las", "max_min_fairness_perf": "gavel-las", "fifo": "fifo", "fifo_perf": "gavel-fifo"}
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT.parent / "shared" / "data" / "gavel" / "published_results" / "gavel_notebook_jct_ftf_by_rate.csv"
 
@@ -60,8 +59,8 @@ def _quiet_worker() -> None:
 
 def run_one(policy: str, rate: float, seed: int) -> dict[str, object]:
     from cpnet.catalog import load_catalog, load_throughputs
-    from cpnet.sched.runner import SchedulerConfig
     from cpnet.scenario.loader import load_scenario
+    from cpnet.sched.runner import SchedulerConfig
     from cpnet.sim.driver import run_simulation
     from cpnet.sim.metrics import compute_metrics
     from cpnet.sim.traces.gavel_workload import gavel_workload
@@ -73,13 +72,15 @@ def run_one(policy: str, rate: float, seed: int) -> dict[str, object]:
     # The generator is streamed; the run ends once jobs 4000..4999 have all ended.
     jobs = gavel_workload(rate_jobs_per_hr=rate, num_jobs=WINDOW[1] * 20, seed=seed, throughput=throughput)
     config = SchedulerConfig(policy, {"round_s": ROUND_S})
-    result = run_simulation(scenario=net, jobs=jobs, policy=config, throughput=throughput, catalog=catalog,
-                            seed=seed, measure=WINDOW)
+    result = run_simulation(scenario=net, jobs=jobs, policy=config, throughput=throughput, catalog=catalog, seed=seed, measure=WINDOW)
     metrics = compute_metrics(result)
     return {
-        "policy": policy, "rate": rate, "seed": seed,
+        "policy": policy,
+        "rate": rate,
+        "seed": seed,
         "avg_jct_hours": None if metrics.avg_jct_s is None else metrics.avg_jct_s / 3600.0,
-        "unfinished": metrics.jobs_unfinished, "decisions": result.decisions,
+        "unfinished": metrics.jobs_unfinished,
+        "decisions": result.decisions,
         "wall_s": time.perf_counter() - t0,
     }
 
@@ -103,37 +104,42 @@ def main() -> int:
             r = fut.result()
             results.append(r)
             jct = r["avg_jct_hours"]
-            print(f"[{i}/{len(tasks)}] {r['policy']:>10} rate={r['rate']} seed={r['seed']} "
-                  f"avg_jct={jct if jct is None else round(float(jct), 2)} h "
-                  f"({float(r['wall_s']):.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"[{i}/{len(tasks)}] {r['policy']:>10} rate={r['rate']} seed={r['seed']} "
+                f"avg_jct={jct if jct is None else round(float(jct), 2)} h "
+                f"({float(r['wall_s']):.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     pub = published()
     rows = []
     for p in args.policies:
         for rate in args.rates:
             mine = [r for r in results if r["policy"] == p and r["rate"] == rate]
-            vals = [float(r["avg_jct_hours"]) for r in sorted(mine, key=lambda r: r["seed"])
-                    if r["avg_jct_hours"] is not None]
+            vals = [float(r["avg_jct_hours"]) for r in sorted(mine, key=lambda r: r["seed"]) if r["avg_jct_hours"] is not None]
             avg = sum(vals) / len(vals) if vals else None
             ref = pub.get((p, rate))
-            rows.append({
-                "policy": p, "rate_jobs_per_hr": rate, "avg_jct_hours": avg,
-                "published_avg_jct_hours": ref,
-                "rel_error": None if (avg is None or ref is None) else (avg - ref) / ref,
-                "per_seed_avg_jct_hours": vals,
-                "unfinished_jobs": sum(int(r["unfinished"]) for r in mine),
-            })
+            rows.append(
+                {
+                    "policy": p,
+                    "rate_jobs_per_hr": rate,
+                    "avg_jct_hours": avg,
+                    "published_avg_jct_hours": ref,
+                    "rel_error": None if (avg is None or ref is None) else (avg - ref) / ref,
+                    "per_seed_avg_jct_hours": vals,
+                    "unfinished_jobs": sum(int(r["unfinished"]) for r in mine),
+                }
+            )
     by = {(r["policy"], r["rate_jobs_per_hr"]): r for r in rows}
-    within = {f"{r['policy']}@{r['rate_jobs_per_hr']}": abs(r["rel_error"]) <= 0.15
-              for r in rows if r["rel_error"] is not None}
+    within = {f"{r['policy']}@{r['rate_jobs_per_hr']}": abs(r["rel_error"]) <= 0.15 for r in rows if r["rel_error"] is not None}
     las56, glas56 = by.get(("las", 5.6)), by.get(("gavel-las", 5.6))
     speedup = None
     if las56 and glas56 and las56["avg_jct_hours"] and glas56["avg_jct_hours"]:
         speedup = las56["avg_jct_hours"] / glas56["avg_jct_hours"]
     out = {
         "rows": rows,
-        "checks": {"within_15pct": within, "las_over_gavel_las_at_5.6": speedup,
-                   "gavel_las_2.5x_better": None if speedup is None else speedup >= 2.5},
+        "checks": {"within_15pct": within, "las_over_gavel_las_at_5.6": speedup, "gavel_las_2.5x_better": None if speedup is None else speedup >= 2.5},
         "runs": sorted(results, key=lambda r: (str(r["policy"]), float(r["rate"]), int(r["seed"]))),
         "wall_s": time.perf_counter() - wall0,
     }

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,3 +20,28 @@ def pg() -> Iterator[TemporaryPostgres]:
         pytest.fail("PostgreSQL is not installed; run scripts/system-deps.sh (make test does)")
     with TemporaryPostgres() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def reachable_tmp() -> Iterator[Path]:
+    """A temporary directory that other users may enter (pytest's own are mode 0700): local jobs
+    run as tenant users (cpnet.executors.sandbox), so their workspaces and any file a test job
+    writes must live below one."""
+    base = Path(tempfile.mkdtemp(prefix="cpnet-tests-", dir="/tmp"))
+    os.chmod(base, 0o711)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def job_root(reachable_tmp: Path) -> Path:
+    """A job root for a local executor (its workspaces are made private by the executor)."""
+    return Path(tempfile.mkdtemp(prefix="jobs-", dir=reachable_tmp))
+
+
+@pytest.fixture
+def shared_dir(reachable_tmp: Path) -> Path:
+    """A directory every job user may write in (sticky, like /tmp), for files a test job writes."""
+    path = Path(tempfile.mkdtemp(prefix="shared-", dir=reachable_tmp))
+    os.chmod(path, 0o1777)
+    return path

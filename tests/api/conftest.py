@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,14 +23,14 @@ def _db(request: pytest.FixtureRequest, kind: str, data_dir: Path) -> str:
 
 
 @pytest.fixture
-def make_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Server]]:
+def make_server(request: pytest.FixtureRequest, tmp_path: Path, reachable_tmp: Path) -> Iterator[Callable[[str], Server]]:
     made: list[Server] = []
 
     def make(kind: str) -> Server:
         data = tmp_path / f"srv{len(made)}"
         data.mkdir()
         port = free_port()
-        srv = Server(f"http://127.0.0.1:{port}", _db(request, kind, data), data, port)
+        srv = Server(f"http://127.0.0.1:{port}", _db(request, kind, data), data, port, job_root=Path(tempfile.mkdtemp(dir=reachable_tmp)))
         made.append(srv)
         return srv
 
@@ -39,11 +40,11 @@ def make_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Call
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, reachable_tmp: Path) -> Iterator[Server]:
     """One running server per backend, shared by the session's tests."""
     data = tmp_path_factory.mktemp(f"srv-{request.param}")
     port = free_port()
-    srv = Server(f"http://127.0.0.1:{port}", _db(request, request.param, data), data, port)
+    srv = Server(f"http://127.0.0.1:{port}", _db(request, request.param, data), data, port, job_root=Path(tempfile.mkdtemp(dir=reachable_tmp)))
     srv.start()
     yield srv
     srv.stop()

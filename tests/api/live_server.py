@@ -31,13 +31,16 @@ class Server:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     _admin: str | None = None
+    job_root: Path | None = None  # local jobs' workspaces; must be reachable by the tenant users
 
     def start(self, *extra: str) -> None:
-        log = open(self.data_dir / "server.log", "ab")
-        self.proc = subprocess.Popen(
-            [*CPNET, "serve", "--db", self.db, "--data-dir", str(self.data_dir), "--port", str(self.port), "--interval-s", "0.1", *extra],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+        roots = ["--job-root", str(self.job_root)] if self.job_root is not None and "--job-root" not in extra else []
+        with open(self.data_dir / "server.log", "ab") as log:  # the server keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [*CPNET, "serve", "--db", self.db, "--data-dir", str(self.data_dir), "--port", str(self.port), "--interval-s", "0.1", *roots, *extra],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -75,15 +78,13 @@ class Server:
 
     def tenant(self, name: str, weight: float = 1.0) -> str:
         """Create a tenant through the admin API; returns its token."""
-        r = httpx.post(f"{self.url}/v1/tenants", json={"name": name, "weight": weight},
-                       headers={"Authorization": f"Bearer {self.admin_token()}"})
+        r = httpx.post(f"{self.url}/v1/tenants", json={"name": name, "weight": weight}, headers={"Authorization": f"Bearer {self.admin_token()}"})
         r.raise_for_status()
         return str(r.json()["token"])
 
     def tenant_cli(self, name: str, weight: float = 1.0) -> str:
         """Create a tenant with the CLI, as an operator would; returns the printed token."""
-        out = subprocess.run([*CPNET, "admin", "create-tenant", name, "--weight", str(weight), "--db", self.db],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run([*CPNET, "admin", "create-tenant", name, "--weight", str(weight), "--db", self.db], capture_output=True, text=True, check=True)
         return out.stdout.strip()
 
     def client(self, token: str | None) -> httpx.Client:

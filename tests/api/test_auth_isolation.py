@@ -13,9 +13,16 @@ JOB_ENDPOINTS = [
     ("GET", "/v1/jobs/{id}/logs", None),
     ("POST", "/v1/jobs/{id}/cancel", None),
 ]
-ALL_ENDPOINTS = [*JOB_ENDPOINTS, ("GET", "/v1/jobs", None), ("POST", "/v1/jobs", {"command": ["true"]}),
-                 ("GET", "/v1/sites", None), ("GET", "/v1/usage", None), ("GET", "/v1/whoami", None),
-                 ("POST", "/v1/tenants", {"name": "x"}), ("GET", "/v1/tenants", None)]
+ALL_ENDPOINTS = [
+    *JOB_ENDPOINTS,
+    ("GET", "/v1/jobs", None),
+    ("POST", "/v1/jobs", {"command": ["true"]}),
+    ("GET", "/v1/sites", None),
+    ("GET", "/v1/usage", None),
+    ("GET", "/v1/whoami", None),
+    ("POST", "/v1/tenants", {"name": "x"}),
+    ("GET", "/v1/tenants", None),
+]
 
 
 def test_missing_or_wrong_token_is_401_json(server: Server) -> None:

@@ -3,6 +3,7 @@ restart every acknowledged job is there, finishes, and no job ever ran twice at 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import defaultdict
@@ -17,16 +18,16 @@ from live_server import Server
 
 def _job(marks: Path) -> list[str]:
     # Each run appends "start <job> <attempt> <ns>" and "end <job> <attempt> <ns>" lines (O_APPEND).
-    script = f'echo start $CPNET_JOB_ID $CPNET_ATTEMPT $(date +%s%N) >> {marks}; sleep 1; echo end $CPNET_JOB_ID $CPNET_ATTEMPT $(date +%s%N) >> {marks}'
+    script = f"echo start $CPNET_JOB_ID $CPNET_ATTEMPT $(date +%s%N) >> {marks}; sleep 1; echo end $CPNET_JOB_ID $CPNET_ATTEMPT $(date +%s%N) >> {marks}"
     return ["sh", "-c", script]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_kill9_loses_no_acknowledged_job_and_never_runs_one_twice(make_server: Callable[[str], Server], backend: str, tmp_path: Path) -> None:
+def test_kill9_loses_no_acknowledged_job_and_never_runs_one_twice(make_server: Callable[[str], Server], backend: str, shared_dir: Path) -> None:
     srv = make_server(backend)
     srv.start()
     token = srv.tenant("crash")
-    marks = tmp_path / "marks.log"
+    marks = shared_dir / "marks.log"  # the jobs run as the tenant's user: a directory they may write in
     acked: dict[str, str] = {}  # idempotency key -> job id
     c = srv.client(token)
     for i in range(5):
@@ -72,11 +73,11 @@ def test_kill9_loses_no_acknowledged_job_and_never_runs_one_twice(make_server: C
 
     runs: dict[str, dict[str, list[int]]] = defaultdict(dict)
     for line in marks.read_text().splitlines():
-        kind, job_id, attempt, ns = line.split()
+        _kind, job_id, attempt, ns = line.split()
         runs[job_id].setdefault(attempt, []).append(int(ns))
     for job_id, attempts in runs.items():
         spans = sorted((v[0], v[1] if len(v) > 1 else v[0]) for v in attempts.values())
-        for (s1, e1), (s2, _) in zip(spans, spans[1:]):
+        for (_s1, e1), (s2, _) in itertools.pairwise(spans):
             assert s2 >= e1, f"{job_id} ran twice at the same time"
     # Jobs running at the kill were re-attached (adopted), not started again.
     adopted = [jid for jid in acked.values() if "adopted" in [e["kind"] for e in c.get(f"/v1/jobs/{jid}/events").json()["events"]]]

@@ -36,7 +36,20 @@ def test_submit_run_logs_fail_cancel(make_server: Callable[[str], Server], backe
     srv.start()
     c = srv.client(token)
 
-    out = _cli(srv, token, "job", "submit", "--accelerator", "CPU", "--site", "local", "--", "sh", "-c", "echo hello $CPNET_JOB_ID on $CPNET_ACCELERATOR x$CPNET_DEVICES")
+    out = _cli(
+        srv,
+        token,
+        "job",
+        "submit",
+        "--accelerator",
+        "CPU",
+        "--site",
+        "local",
+        "--",
+        "sh",
+        "-c",
+        "echo hello $CPNET_JOB_ID on $CPNET_ACCELERATOR x$CPNET_DEVICES",
+    )
     assert out.returncode == 0, out.stderr
     ok_id = out.stdout.strip()
     bad = c.post("/v1/jobs", json={"command": ["sh", "-c", "echo bye >&2; exit 42"], "idempotency_key": "bad"})

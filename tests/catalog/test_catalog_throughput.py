@@ -130,9 +130,7 @@ def test_unmeasured_count_scales_from_nearest_measured_count(model: ThroughputMo
         assert e.steps_per_s == pytest.approx(one * n ** (1 + math.log2(SCALING_EFFICIENCY)))
     # 12 devices: nearest Gavel count is 8.
     eight = model.steps_per_s("ResNet-18 (batch size 32)", "P100", 8)
-    assert model.steps_per_s("ResNet-18 (batch size 32)", "P100", 12) == pytest.approx(
-        eight * 1.5 ** (1 + math.log2(SCALING_EFFICIENCY))
-    )
+    assert model.steps_per_s("ResNet-18 (batch size 32)", "P100", 12) == pytest.approx(eight * 1.5 ** (1 + math.log2(SCALING_EFFICIENCY)))
 
 
 def test_pollux_t4_is_measured_and_a100_from_elasticflow(model: ThroughputModel) -> None:

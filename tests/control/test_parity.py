@@ -36,10 +36,16 @@ def _jobs() -> list[JobSpec]:
     """24 jobs arriving in bursts (several at one timestamp), 1-4 devices, enough to queue."""
     out = []
     for i in range(24):
-        out.append(JobSpec(
-            id=f"job{i:02d}", tenant="t1" if i % 3 else "t2", job_type=TYPES[i % len(TYPES)],
-            num_devices=(1, 2, 1, 4, 1, 2)[i % 6], total_steps=2000.0 + 700.0 * (i % 5), arrival_s=float(40 * (i // 3)),
-        ))
+        out.append(
+            JobSpec(
+                id=f"job{i:02d}",
+                tenant="t1" if i % 3 else "t2",
+                job_type=TYPES[i % len(TYPES)],
+                num_devices=(1, 2, 1, 4, 1, 2)[i % 6],
+                total_steps=2000.0 + 700.0 * (i % 5),
+                arrival_s=float(40 * (i // 3)),
+            )
+        )
     return out
 
 

@@ -15,8 +15,8 @@ from cpnet.executors.local import LocalExecutor
 from cpnet.executors.registry import make_executor
 
 
-def _reconciler(store: Store, run_dir: Path, retry_limit: int = 3) -> Reconciler:
-    ex = make_executor("local", run_dir=str(run_dir), gpus=[], cpus=2)
+def _reconciler(store: Store, run_dir: Path, job_root: Path, retry_limit: int = 3) -> Reconciler:
+    ex = make_executor("local", run_dir=str(run_dir), job_root=str(job_root), gpus=[], cpus=2)
     return Reconciler(store, ex, WallClock(), ReconcilerConfig(run_dir=str(run_dir), retry_limit=retry_limit, site_heartbeat_s=0.0))
 
 
@@ -46,9 +46,9 @@ def _state(store: Store, job_id: str) -> JobState:
     return store.get_job(job_id).state
 
 
-def test_runs_jobs_to_success_failure_and_cancel(store: Store, tmp_path: Path) -> None:
+def test_runs_jobs_to_success_failure_and_cancel(store: Store, tmp_path: Path, job_root: Path) -> None:
     store.create_tenant("a", 1.0, 0.0)
-    rec = _reconciler(store, tmp_path)
+    rec = _reconciler(store, tmp_path, job_root)
     now = time.time()
     ok, _ = store.submit_job("a", "ok", {"command": ["sh", "-c", "echo $CPNET_JOB_ID $CPNET_SITE $CPNET_ACCELERATOR $CPNET_DEVICES"]}, now)
     bad, _ = store.submit_job("a", "bad", {"command": ["sh", "-c", "echo oops >&2; exit 7"]}, now)
@@ -67,9 +67,9 @@ def test_runs_jobs_to_success_failure_and_cancel(store: Store, tmp_path: Path) -
     assert kinds == ["submitted", "scheduled", "started", "cancelled", "released"]
 
 
-def test_gang_waits_for_free_devices(store: Store, tmp_path: Path) -> None:
+def test_gang_waits_for_free_devices(store: Store, tmp_path: Path, job_root: Path) -> None:
     store.create_tenant("a", 1.0, 0.0)
-    rec = _reconciler(store, tmp_path)
+    rec = _reconciler(store, tmp_path, job_root)
     first, _ = store.submit_job("a", "1", {"command": ["sleep", "0.5"], "devices": 2}, time.time())
     second, _ = store.submit_job("a", "2", {"command": ["true"], "devices": 1}, time.time())
     too_big, _ = store.submit_job("a", "3", {"command": ["true"], "devices": 3}, time.time())
@@ -81,9 +81,9 @@ def test_gang_waits_for_free_devices(store: Store, tmp_path: Path) -> None:
     assert j.state == JobState.FAILED and j.reason.startswith("infeasible")
 
 
-def test_lost_process_is_requeued_then_fails_at_retry_limit(store: Store, tmp_path: Path) -> None:
+def test_lost_process_is_requeued_then_fails_at_retry_limit(store: Store, tmp_path: Path, job_root: Path) -> None:
     store.create_tenant("a", 1.0, 0.0)
-    rec = _reconciler(store, tmp_path, retry_limit=1)
+    rec = _reconciler(store, tmp_path, job_root, retry_limit=1)
     job, _ = store.submit_job("a", "k", {"command": ["sleep", "60"]}, time.time())
     for attempt in (1, 2):
         _until(rec, lambda: store.get_job(job.id).state == JobState.RUNNING and store.get_job(job.id).attempt == attempt)
@@ -95,15 +95,15 @@ def test_lost_process_is_requeued_then_fails_at_retry_limit(store: Store, tmp_pa
     assert [e["kind"] for e in store.job_events(job.id)].count("lost") == 1
 
 
-def test_restart_adopts_live_processes_and_requeues_dead_ones(store: Store, tmp_path: Path) -> None:
+def test_restart_adopts_live_processes_and_requeues_dead_ones(store: Store, tmp_path: Path, job_root: Path) -> None:
     store.create_tenant("a", 1.0, 0.0)
-    rec = _reconciler(store, tmp_path)
+    rec = _reconciler(store, tmp_path, job_root)
     live, _ = store.submit_job("a", "live", {"command": ["sleep", "1.5"]}, time.time())
     dead, _ = store.submit_job("a", "dead", {"command": ["sleep", "60"]}, time.time())
     _until(rec, lambda: all(_state(store, j.id) == JobState.RUNNING for j in (live, dead)))
     os.killpg(__import__("json").loads(store.get_job(dead.id).handle)["pid"], signal.SIGKILL)
     # A new reconciler and executor over the same store: what a restarted server builds.
-    rec2 = _reconciler(store, tmp_path)
+    rec2 = _reconciler(store, tmp_path, job_root)
     assert rec2.recover() == {live.id: "adopted", dead.id: "requeued"}
     _until(rec2, lambda: _state(store, live.id) == JobState.SUCCEEDED and _state(store, dead.id) == JobState.RUNNING)
     assert store.get_job(live.id).attempt == 1 and store.get_job(live.id).exit_code == 0
@@ -114,7 +114,21 @@ def test_restart_adopts_live_processes_and_requeues_dead_ones(store: Store, tmp_
     _until(rec2, lambda: store.get_job(dead.id).released)
 
 
-def test_registry_builds_local_executor(tmp_path: Path) -> None:
-    ex = make_executor("local", run_dir=str(tmp_path), gpus=[(0, "H200"), (1, "H200")], cpus=3)
+def test_registry_builds_local_executor(tmp_path: Path, job_root: Path) -> None:
+    ex = make_executor("local", run_dir=str(tmp_path), job_root=str(job_root), gpus=[(0, "H200"), (1, "H200")], cpus=3)
     assert isinstance(ex, LocalExecutor)
     assert ex.inventory() == {"local": {"CPU": 3, "H200": 2}}
+
+
+def test_a_job_that_ended_while_the_server_was_down_is_recorded_after_restart(store: Store, tmp_path: Path, job_root: Path) -> None:
+    store.create_tenant("a", 1.0, 0.0)
+    rec = _reconciler(store, tmp_path, job_root)
+    ok, _ = store.submit_job("a", "ok", {"command": ["sleep", "0.5"]}, time.time())
+    bad, _ = store.submit_job("a", "bad", {"command": ["sh", "-c", "sleep 0.5; exit 3"]}, time.time())
+    _until(rec, lambda: all(_state(store, j.id) == JobState.RUNNING for j in (ok, bad)))
+    del rec  # the server is down; both jobs end meanwhile
+    time.sleep(1.5)
+    rec2 = _reconciler(store, tmp_path, job_root)
+    assert rec2.recover() == {ok.id: "adopted", bad.id: "adopted"}
+    _until(rec2, lambda: _state(store, ok.id) == JobState.SUCCEEDED and _state(store, bad.id) == JobState.FAILED, timeout_s=5)
+    assert store.get_job(bad.id).exit_code == 3  # type: ignore[union-attr]

@@ -125,12 +125,12 @@ def test_lost_job_retries_on_its_site_when_no_other_can_hold_it(store: Store, tm
     assert store.get_job(job).attempt == 2  # type: ignore[union-attr]
 
 
-def test_job_lost_again_and_again_fails_at_the_retry_limit(store: Store, tmp_path: Path) -> None:
+def test_job_lost_again_and_again_fails_at_the_retry_limit(store: Store, tmp_path: Path, job_root: Path) -> None:
     """Real processes (local executor); the test kills each attempt's process group, as a node
     crash would. Infrastructure losses are not the job's failures: requeued twice, then FAILED
     with the retry limit as the reason, no exit code, and every attempt metered."""
     store.create_tenant("t", 1.0, 0.0)
-    ex = make_executor("local", run_dir=str(tmp_path), gpus=[], cpus=1)
+    ex = make_executor("local", run_dir=str(tmp_path), job_root=str(job_root), gpus=[], cpus=1)
     rec = Reconciler(store, ex, WallClock(), ReconcilerConfig(run_dir=str(tmp_path), retry_limit=2, site_heartbeat_s=0.0))
     job, _ = store.submit_job("t", "k", {"command": ["sleep", "60"]}, time.time())
 

@@ -15,7 +15,7 @@ from cpnet.core.states import InvalidSiteTransition, InvalidTransition, JobState
 def test_migrate_is_idempotent_and_records_head(store: Store) -> None:
     store.migrate()
     with store.engine.connect() as c:
-        assert c.execute(text("select version_num from alembic_version")).scalar_one() == "0002"
+        assert c.execute(text("select version_num from alembic_version")).scalar_one() == "0003"
 
 
 def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
@@ -110,11 +110,19 @@ def test_apply_decision_is_one_transaction(store: Store) -> None:
     j1, _ = store.submit_job("a", "k1", {"command": ["x"]}, 0.0)
     j2, _ = store.submit_job("a", "k2", {"command": ["x"]}, 0.0)
     with pytest.raises(InvalidTransition):  # the second change is invalid: nothing is written
-        store.apply_decision(1.0, "fifo", {"placements": [], "preemptions": [], "infeasible": []},
-                             [(j1, JobState.SCHEDULED, "scheduled", "", {}), (j2, JobState.SUCCEEDED, "x", "", {})])
+        store.apply_decision(
+            1.0,
+            "fifo",
+            {"placements": [], "preemptions": [], "infeasible": []},
+            [(j1, JobState.SCHEDULED, "scheduled", "", {}), (j2, JobState.SUCCEEDED, "x", "", {})],
+        )
     assert store.get_job(j1.id).state == JobState.PENDING and store.decisions() == []
-    ok = store.apply_decision(1.0, "fifo", {"placements": [["x"]], "preemptions": [], "infeasible": []},
-                              [(j1, JobState.SCHEDULED, "scheduled", "", {"site": "s"}), (j2, JobState.FAILED, "infeasible", "", {})])
+    ok = store.apply_decision(
+        1.0,
+        "fifo",
+        {"placements": [["x"]], "preemptions": [], "infeasible": []},
+        [(j1, JobState.SCHEDULED, "scheduled", "", {"site": "s"}), (j2, JobState.FAILED, "infeasible", "", {})],
+    )
     assert ok == [True, True] and store.get_job(j1.id).site == "s" and len(store.decisions()) == 1
 
 

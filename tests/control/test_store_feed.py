@@ -9,8 +9,9 @@ from cpnet.core.states import JobState
 def test_submit_jobs_one_transaction_keeps_idempotency(store: Store) -> None:
     store.create_tenant("a", 1.0, 0.0)
     store.create_tenant("b", 1.0, 0.0)
-    first = store.submit_jobs([("a", "k1", {"command": ["x"]}, 1.0), ("a", "k2", {"command": ["x"]}, 1.0),
-                               ("a", "k1", {"command": ["y"]}, 1.0), ("b", "k1", {"command": ["z"]}, 1.0)])
+    first = store.submit_jobs(
+        [("a", "k1", {"command": ["x"]}, 1.0), ("a", "k2", {"command": ["x"]}, 1.0), ("a", "k1", {"command": ["y"]}, 1.0), ("b", "k1", {"command": ["z"]}, 1.0)]
+    )
     assert [new for _, new in first] == [True, True, False, True]
     assert first[2][0].id == first[0][0].id and first[2][0].spec == {"command": ["x"]}
     assert first[3][0].id != first[0][0].id

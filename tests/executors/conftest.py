@@ -11,12 +11,12 @@ import os
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from cpnet.executors.slurm_testbed import SlurmTestbed, slurm_installed  # noqa: E402
+from cpnet.executors.slurm_testbed import SlurmTestbed, slurm_installed
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,7 @@ STORE_MB = 80 * 2**20
 
 
 def _node_args(name: str, resources: dict[str, float]) -> dict[str, Any]:
-    return dict(num_cpus=1, resources=resources, object_store_memory=STORE_MB, node_ip_address="127.0.0.1",
-                env_vars={"TEST_NODE": name})
+    return dict(num_cpus=1, resources=resources, object_store_memory=STORE_MB, node_ip_address="127.0.0.1", env_vars={"TEST_NODE": name})
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +56,9 @@ def executor(cluster: dict[str, Any]) -> Any:
 
 
 def _request(tmp: Path, job_id: str, site: str, model: str, n: int, command: list[str], attempt: int = 1) -> LaunchRequest:
-    return LaunchRequest(job_id, attempt, Placement(job_id, site, model, n), command, {"EXTRA": "x"},
-                         str(tmp / "logs" / f"{job_id}.log"), str(tmp / "ckpt" / job_id))
+    return LaunchRequest(
+        job_id, attempt, Placement(job_id, site, model, n), command, {"EXTRA": "x"}, str(tmp / "logs" / f"{job_id}.log"), str(tmp / "ckpt" / job_id)
+    )
 
 
 def _wait_end(ex: Any, job_id: str, timeout_s: float = 60.0) -> Observation:
@@ -71,12 +71,16 @@ def _wait_end(ex: Any, job_id: str, timeout_s: float = 60.0) -> Observation:
     raise AssertionError(f"{job_id} still running after {timeout_s} s")
 
 
-REPORT = [sys.executable, "-c", (
-    "import os, time; time.sleep(1.0); "
-    "open(os.path.join(os.environ['OUT'], os.environ['CPNET_RANK']), 'w').write("
-    "' '.join(os.environ.get(k, '-') for k in ('TEST_NODE', 'CPNET_NODE_ID', 'CPNET_SITE', 'CPNET_ACCELERATOR', "
-    "'CPNET_DEVICES', 'CPNET_WORLD_SIZE', 'CPNET_JOB_ID', 'EXTRA', 'CPNET_CHECKPOINT_DIR')))"
-)]
+REPORT = [
+    sys.executable,
+    "-c",
+    (
+        "import os, time; time.sleep(1.0); "
+        "open(os.path.join(os.environ['OUT'], os.environ['CPNET_RANK']), 'w').write("
+        "' '.join(os.environ.get(k, '-') for k in ('TEST_NODE', 'CPNET_NODE_ID', 'CPNET_SITE', 'CPNET_ACCELERATOR', "
+        "'CPNET_DEVICES', 'CPNET_WORLD_SIZE', 'CPNET_JOB_ID', 'EXTRA', 'CPNET_CHECKPOINT_DIR')))"
+    ),
+]
 
 
 def _reports(out: Path) -> dict[int, list[str]]:

@@ -18,15 +18,28 @@ pytestmark = [pytest.mark.slurm, pytest.mark.timeout(120)]
 
 @pytest.fixture
 def executor(slurm_cluster: SlurmTestbed, tmp_path: Path) -> SlurmExecutor:
-    ex = make_executor("slurm", site="hpc", partitions={"A100": slurm_cluster.partition}, gres={"A100": "gpu:fake"},
-                       slurm_conf=str(slurm_cluster.conf), script_dir=str(tmp_path / "scripts"))
+    ex = make_executor(
+        "slurm",
+        site="hpc",
+        partitions={"A100": slurm_cluster.partition},
+        gres={"A100": "gpu:fake"},
+        slurm_conf=str(slurm_cluster.conf),
+        script_dir=str(tmp_path / "scripts"),
+    )
     assert isinstance(ex, SlurmExecutor)
     return ex
 
 
 def _request(tmp: Path, job_id: str, n: int, script: str) -> LaunchRequest:
-    return LaunchRequest(job_id, 1, Placement(job_id, "hpc", "A100", n), ["bash", "-c", script], {"EXTRA": "x y"},
-                         str(tmp / "logs" / f"{job_id}.log"), str(tmp / "ckpt" / job_id))
+    return LaunchRequest(
+        job_id,
+        1,
+        Placement(job_id, "hpc", "A100", n),
+        ["bash", "-c", script],
+        {"EXTRA": "x y"},
+        str(tmp / "logs" / f"{job_id}.log"),
+        str(tmp / "ckpt" / job_id),
+    )
 
 
 def _sacct(bed: SlurmTestbed, handle: str) -> dict[str, str]:
@@ -47,17 +60,29 @@ def _wait(ex: SlurmExecutor, job_id: str, want_running: bool = False, timeout_s:
     raise AssertionError(f"{job_id}: no change within {timeout_s} s")
 
 
-@pytest.mark.parametrize(("gres", "name", "count"), [
-    ("gpu:fake:4(S:0)", "gpu", 4), ("gpu:a100:4,gpu:t4:2", "gpu:t4", 2), ("gpu:a100:4,gpu:t4:2", "gpu", 6), ("(null)", "gpu", 0),
-])
+@pytest.mark.parametrize(
+    ("gres", "name", "count"),
+    [
+        ("gpu:fake:4(S:0)", "gpu", 4),
+        ("gpu:a100:4,gpu:t4:2", "gpu:t4", 2),
+        ("gpu:a100:4,gpu:t4:2", "gpu", 6),
+        ("(null)", "gpu", 0),
+    ],
+)
 def test_gres_count(gres: str, name: str, count: int) -> None:
     assert gres_count(gres, name) == count
 
 
-@pytest.mark.parametrize(("tres", "gres", "count"), [
-    ("billing=2,cpu=2,gres/gpu=2,node=1", "gpu:fake", 2), ("cpu=8,gres/gpu:a100=4,gres/gpu=4", "gpu:a100", 4),
-    ("cpu=1,gres/gpu:a100=3", "gpu:a100", 3), ("billing=1,cpu=1,node=1", "gpu", None), ("", "gpu", None),
-])
+@pytest.mark.parametrize(
+    ("tres", "gres", "count"),
+    [
+        ("billing=2,cpu=2,gres/gpu=2,node=1", "gpu:fake", 2),
+        ("cpu=8,gres/gpu:a100=4,gres/gpu=4", "gpu:a100", 4),
+        ("cpu=1,gres/gpu:a100=3", "gpu:a100", 3),
+        ("billing=1,cpu=1,node=1", "gpu", None),
+        ("", "gpu", None),
+    ],
+)
 def test_tres_count(tres: str, gres: str, count: int | None) -> None:
     assert tres_count(tres, gres) == count
 
@@ -72,7 +97,12 @@ def test_inventory_counts_gres_of_usable_nodes(executor: SlurmExecutor) -> None:
 
 
 def test_submit_run_and_account(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
-    req = _request(tmp_path, "ok", 2, 'echo "$CPNET_JOB_ID $CPNET_SITE $CPNET_ACCELERATOR $CPNET_DEVICES [$EXTRA] gpus=$SLURM_JOB_GPUS ckpt=$CPNET_CHECKPOINT_DIR"; sleep 2')
+    req = _request(
+        tmp_path,
+        "ok",
+        2,
+        'echo "$CPNET_JOB_ID $CPNET_SITE $CPNET_ACCELERATOR $CPNET_DEVICES [$EXTRA] gpus=$SLURM_JOB_GPUS ckpt=$CPNET_CHECKPOINT_DIR"; sleep 2',
+    )
     handle = executor.launch(req)
     assert handle.isdigit()
     end = _wait(executor, "ok")
@@ -142,8 +172,7 @@ def test_node_failure_is_lost_not_failed(executor: SlurmExecutor, slurm_cluster:
 
 def test_adopt_after_restart(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
     handle = executor.launch(_request(tmp_path, "kept", 1, "sleep 1"))
-    fresh = make_executor("slurm", site="hpc", partitions={"A100": slurm_cluster.partition}, gres={"A100": "gpu:fake"},
-                          slurm_conf=str(slurm_cluster.conf))
+    fresh = make_executor("slurm", site="hpc", partitions={"A100": slurm_cluster.partition}, gres={"A100": "gpu:fake"}, slurm_conf=str(slurm_cluster.conf))
     assert fresh.adopt("kept", 1, handle)
     assert fresh.adopt("kept", 1, "")  # handle never recorded: found by its job name
     assert not fresh.adopt("ghost", 1, "999999")

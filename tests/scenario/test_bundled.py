@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from statistics import mean
 
 import pytest
@@ -89,13 +90,13 @@ def test_edwc_eastern_hubs_are_nearer_the_eastern_users(edwc: Scenario) -> None:
 def test_edwc_latency_grows_with_distance(edwc: Scenario) -> None:
     # Among pairs whose latency comes from distance (not a declared number), latency is increasing in km.
     rule = edwc.network.latency_ms_for_km
-    fixed = {frozenset((l.a, l.b)) for l in edwc.links if l.latency_ms != rule(edwc.distance_km(l.a, l.b))}
+    fixed = {frozenset((link.a, link.b)) for link in edwc.links if link.latency_ms != rule(edwc.distance_km(link.a, link.b))}
     assert len(fixed) == 3  # the last-mile device links carry declared numbers
     ids = [s.id for s in edwc.sites]
     pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :] if frozenset((a, b)) not in fixed]
     by_distance = sorted(pairs, key=lambda p: edwc.distance_km(*p))
     latencies = [edwc.latency_ms(*p) for p in by_distance]
-    assert all(x <= y + 1e-9 for x, y in zip(latencies, latencies[1:]))
+    assert all(x <= y + 1e-9 for x, y in pairwise(latencies))
     assert latencies[-1] > 5 * latencies[0]
 
 
@@ -103,4 +104,4 @@ def test_edwc_every_pair_is_connected(edwc: Scenario) -> None:
     n = len(edwc.sites)
     links = edwc.network_links()
     assert len(links) == n * (n - 1) // 2
-    assert all(math.isfinite(l.latency_ms) and l.bandwidth_gbps > 0 for l in links)
+    assert all(math.isfinite(link.latency_ms) and link.bandwidth_gbps > 0 for link in links)

@@ -102,8 +102,7 @@ CASES: list[tuple[str, str, str | None, str]] = [
     ),
     (
         "two prices",
-        HEAD + "sites:\n" + site(id="id: a   # <-", price_usd_per_kwh="price_usd_per_kwh: 0.1\n    price_cny_per_kwh: 0.7")
-        + TENANTS,
+        HEAD + "sites:\n" + site(id="id: a   # <-", price_usd_per_kwh="price_usd_per_kwh: 0.1\n    price_cny_per_kwh: 0.7") + TENANTS,
         "sites[0]",
         "exactly one of price_usd_per_kwh or price_cny_per_kwh",
     ),
@@ -139,23 +138,25 @@ CASES: list[tuple[str, str, str | None, str]] = [
     ),
     (
         "link with two latencies",
-        HEAD + "sites:\n" + SITE + site(id="id: b")
-        + "links:\n  - {a: a, b: b, latency_ms: 3, latency: from_distance, bandwidth_gbps: 10}   # <-\n" + TENANTS,
+        HEAD + "sites:\n" + SITE + site(id="id: b") + "links:\n  - {a: a, b: b, latency_ms: 3, latency: from_distance, bandwidth_gbps: 10}   # <-\n" + TENANTS,
         "links[0]",
         "exactly one of latency_ms",
     ),
     (
         "link latency rule misspelt",
-        HEAD + "sites:\n" + SITE + site(id="id: b")
-        + "links:\n  - a: a\n    b: b\n    latency: from_distanse   # <-\n    bandwidth_gbps: 10\n" + TENANTS,
+        HEAD + "sites:\n" + SITE + site(id="id: b") + "links:\n  - a: a\n    b: b\n    latency: from_distanse   # <-\n    bandwidth_gbps: 10\n" + TENANTS,
         "links[0].latency",
         "from_distance",
     ),
     (
         "second link for a pair",
-        HEAD + "sites:\n" + SITE + site(id="id: b")
+        HEAD
+        + "sites:\n"
+        + SITE
+        + site(id="id: b")
         + "links:\n  - {a: a, b: b, latency_ms: 3, bandwidth_gbps: 10}\n"
-        + "  - {a: b, b: a, latency_ms: 4, bandwidth_gbps: 10}   # <-\n" + TENANTS,
+        + "  - {a: b, b: a, latency_ms: 4, bandwidth_gbps: 10}   # <-\n"
+        + TENANTS,
         "links[1]",
         "second link between 'b' and 'a'",
     ),

@@ -60,8 +60,7 @@ def test_declared_links_and_distance_fallback(tmp_path: Path) -> None:
     scenario = _write(
         tmp_path,
         "network: {unlinked_pairs: from_distance, route_factor: 2.0, default_bandwidth_gbps: 5}",
-        "links:\n  - {a: car, b: bj, latency_ms: 9.5, bandwidth_gbps: 0.5}\n"
-        "  - {a: bj, b: sh, latency: from_distance, bandwidth_gbps: 100}",
+        "links:\n  - {a: car, b: bj, latency_ms: 9.5, bandwidth_gbps: 0.5}\n  - {a: bj, b: sh, latency: from_distance, bandwidth_gbps: 100}",
     )
     km = great_circle_km(*BEIJING, *SHANGHAI)
     assert scenario.latency_ms("bj", "sh") == pytest.approx(2 * km * 2.0 * 4.9 / 1000)
@@ -78,7 +77,7 @@ def test_without_fallback_unlinked_pairs_are_unreachable(tmp_path: Path) -> None
     assert scenario.latency_ms("bj", "sh") == math.inf
     assert scenario.bandwidth_gbps("bj", "sh") == 0.0
     assert scenario.link("bj", "sh") is None
-    assert [frozenset((l.a, l.b)) for l in scenario.network_links()] == [frozenset(("bj", "car"))]
+    assert [frozenset((link.a, link.b)) for link in scenario.network_links()] == [frozenset(("bj", "car"))]
 
 
 def test_site_fields_tenants_and_totals(tmp_path: Path) -> None:

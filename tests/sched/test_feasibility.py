@@ -1,8 +1,8 @@
 import pytest
-from sched_builders import job, site, snapshot
 
 from cpnet.core.model import Link
 from cpnet.sched.feasibility import NetworkIndex
+from sched_builders import job, site, snapshot
 
 RATES = {("a", "V100"): 3.0, ("a", "K80"): 1.0, ("b", "K80"): 1.0}
 
@@ -25,8 +25,7 @@ RATES = {("a", "V100"): 3.0, ("a", "K80"): 1.0, ("b", "K80"): 1.0}
     ],
 )
 def test_pools_and_reasons(spec, pools, reason_part):
-    snap = snapshot([site("s1", K80=2, V100=4), site("s2", K80=2)], [], RATES,
-                    links=[Link("s1", "s2", 10.0, 100.0)])
+    snap = snapshot([site("s1", K80=2, V100=4), site("s2", K80=2)], [], RATES, links=[Link("s1", "s2", 10.0, 100.0)])
     jp = NetworkIndex.build(snap).pools_for(spec)
     assert list(jp.pools) == pools
     if reason_part is None:
@@ -36,8 +35,7 @@ def test_pools_and_reasons(spec, pools, reason_part):
 
 
 def test_site_order_prefers_data_site_then_latency_then_price():
-    sites = [site("far", price=0.01, K80=1), site("near", price=0.5, K80=1), site("cheap", price=0.02, K80=1),
-             site("home", price=0.9, K80=1)]
+    sites = [site("far", price=0.01, K80=1), site("near", price=0.5, K80=1), site("cheap", price=0.02, K80=1), site("home", price=0.9, K80=1)]
     links = [Link("home", "near", 1.0, 1.0), Link("home", "far", 30.0, 1.0), Link("home", "cheap", 1.0, 1.0)]
     snap = snapshot(sites, [], {("a", "K80"): 1.0}, links=links)
     idx = NetworkIndex.build(snap)

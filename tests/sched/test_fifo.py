@@ -1,15 +1,14 @@
 import pytest
-from sched_builders import apply, check_gangs, job, site, snapshot, view
 
 from cpnet.sched.registry import make_policy
+from sched_builders import apply, check_gangs, job, site, snapshot, view
 
 RATES = {("a", "V100"): 3.0, ("a", "P100"): 2.0, ("a", "K80"): 1.0}
 
 
 def test_fifo_is_strict_and_keeps_gangs_whole():
     # 3 of 4 V100 free; the 4-device job at the head blocks the 1-device job behind it (no backfill)
-    jobs = [view(job("old", arrival=0), ("s", "V100")), view(job("big", n=4, arrival=1)),
-            view(job("small", n=1, arrival=2))]
+    jobs = [view(job("old", arrival=0), ("s", "V100")), view(job("big", n=4, arrival=1)), view(job("small", n=1, arrival=2))]
     snap = snapshot([site("s", V100=4)], jobs, RATES)
     d = make_policy("fifo").decide(snap)
     assert d.placements == () and d.infeasible == ()
@@ -52,13 +51,16 @@ def test_fifo_incremental_state_matches_full_rescan(seed):
     snap = snapshot(sites, [], RATES)
     fifo = make_policy("fifo")
     t = 0.0
+    snap_decision = None
     for step in range(60):
         t += 1.0
         arrivals = [s for s in pending if s.arrival_s < t and s.arrival_s >= t - 1.0]
         running = [j.id for j in snap.jobs if j.placement is not None]
         finished = running[: (step + seed) % 3]  # a couple finish each step, oldest first
-        snap = apply(snap, snap_decision, now=t, finished=finished, arrivals=arrivals) if step else \
-            snapshot(sites, [view(s) for s in arrivals], RATES, now=t)
+        if snap_decision is None:
+            snap = snapshot(sites, [view(s) for s in arrivals], RATES, now=t)
+        else:
+            snap = apply(snap, snap_decision, now=t, finished=finished, arrivals=arrivals)
         snap_decision = fifo.decide(snap)
         fresh = fifo.decide(snapshot(sites, snap.jobs, RATES, now=t, free=snap.free))
         check_gangs(snap, snap_decision)

@@ -43,7 +43,7 @@ def test_class_of_identical_jobs_share_capacity():
 def test_warm_start_gives_the_same_optimum():
     a = [cls("A", {"V100": 3, "K80": 1}, m=3), cls("B", {"V100": 2, "K80": 1}, m=3)]
     first = solve_maxmin(a, CAP)
-    more = a + [cls("C", {"V100": 1, "K80": 1}, m=3)]
+    more = [*a, cls("C", {"V100": 1, "K80": 1}, m=3)]
     cold = solve_maxmin(more, CAP)
     warm = solve_maxmin(more, CAP, warm=first.basis)
     assert warm.status == cold.status == "Optimal"

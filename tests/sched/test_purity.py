@@ -8,10 +8,34 @@ import pytest
 import cpnet.sched
 
 SCHED = Path(cpnet.sched.__file__).parent
-FORBIDDEN_MODULES = {"os", "io", "time", "datetime", "pathlib", "socket", "subprocess", "random",
-                     "shutil", "tempfile", "glob", "sys", "urllib", "http", "requests", "httpx",
-                     "sqlite3", "sqlalchemy", "logging", "threading", "multiprocessing", "asyncio",
-                     "pickle", "json", "csv", "yaml"}
+FORBIDDEN_MODULES = {
+    "os",
+    "io",
+    "time",
+    "datetime",
+    "pathlib",
+    "socket",
+    "subprocess",
+    "random",
+    "shutil",
+    "tempfile",
+    "glob",
+    "sys",
+    "urllib",
+    "http",
+    "requests",
+    "httpx",
+    "sqlite3",
+    "sqlalchemy",
+    "logging",
+    "threading",
+    "multiprocessing",
+    "asyncio",
+    "pickle",
+    "json",
+    "csv",
+    "yaml",
+}
 FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "__import__"}
 MODULES = sorted(SCHED.rglob("*.py"))
 

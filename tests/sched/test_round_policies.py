@@ -1,8 +1,8 @@
 import pytest
-from sched_builders import apply, check_gangs, job, site, snapshot, view
 
 from cpnet.core.model import Tenant
 from cpnet.sched.registry import make_policy
+from sched_builders import apply, check_gangs, job, site, snapshot, view
 
 RATES = {("a", "V100"): 4.0, ("a", "K80"): 1.0, ("b", "V100"): 1.0, ("b", "K80"): 1.0}
 ROUND = ("las", "gavel-las", "gavel-fifo")
@@ -31,8 +31,7 @@ def test_gavel_las_gives_the_v100_to_the_job_that_gains_from_it():
 
 
 def test_gavel_fifo_gives_the_oldest_job_its_fastest_model():
-    jobs = [view(job("old", job_type="a", arrival=0)), view(job("new", job_type="a", arrival=1)),
-            view(job("newest", job_type="a", arrival=2))]
+    jobs = [view(job("old", job_type="a", arrival=0)), view(job("new", job_type="a", arrival=1)), view(job("newest", job_type="a", arrival=2))]
     snap = snapshot([site("s", V100=1, K80=1)], jobs, RATES)
     d = make_policy("gavel-fifo").decide(snap)
     assert {p.job_id: p.accelerator for p in d.placements} == {"old": "V100", "new": "K80"}
@@ -58,15 +57,14 @@ def test_las_prefers_the_job_with_less_attained_service():
 
 
 def test_las_weights_by_tenant_and_priority():
-    jobs = [view(job("lo", job_type="b", arrival=0, tenant="t1")),
-            view(job("hi", job_type="b", arrival=0, tenant="t2"))]
+    jobs = [view(job("lo", job_type="b", arrival=0, tenant="t1")), view(job("hi", job_type="b", arrival=0, tenant="t2"))]
     snap = snapshot([site("s", K80=1)], jobs, RATES, tenants=[Tenant("t1", 1.0), Tenant("t2", 3.0)])
     d = make_policy("las").decide(snap)
     alloc = d.policy_state.alloc
     assert alloc["hi"]["K80"] == pytest.approx(3 * alloc["lo"]["K80"], rel=1e-4)
 
 
-@pytest.mark.parametrize("policy", ROUND + ("fifo",))
+@pytest.mark.parametrize("policy", (*ROUND, "fifo"))
 def test_same_snapshot_same_decision(policy):
     sites = [site("s1", V100=2, K80=2)]
     jobs = [view(job(f"j{i}", job_type="ab"[i % 2], arrival=float(i))) for i in range(7)]
@@ -78,7 +76,7 @@ def test_same_snapshot_same_decision(policy):
     assert make_policy(policy).decide(nxt).placements == make_policy(policy).decide(nxt).placements
 
 
-@pytest.mark.parametrize("policy", ROUND + ("fifo",))
+@pytest.mark.parametrize("policy", (*ROUND, "fifo"))
 def test_infeasible_jobs_are_reported_with_a_reason(policy):
     jobs = [view(job("toobig", n=8)), view(job("nomodel", job_type="zzz")), view(job("ok"))]
     d = make_policy(policy).decide(snapshot([site("s", V100=4)], jobs, RATES))
@@ -91,8 +89,7 @@ def test_infeasible_jobs_are_reported_with_a_reason(policy):
 def test_fifo_in_gavel_rounds_is_strict_and_keeps_models():
     # round mode: the first job that fits nowhere blocks the rest; running jobs keep their model
     sites = [site("s", V100=2, K80=2)]
-    jobs = [view(job("a", n=2, arrival=0)), view(job("b", n=2, arrival=1)), view(job("c", n=4, arrival=2)),
-            view(job("d", n=1, arrival=3))]
+    jobs = [view(job("a", n=2, arrival=0)), view(job("b", n=2, arrival=1)), view(job("c", n=4, arrival=2)), view(job("d", n=1, arrival=3))]
     snap = snapshot(sites, jobs, RATES)
     fifo = make_policy("fifo", {"round_s": 360})
     assert fifo.round_s == 360
@@ -104,3 +101,18 @@ def test_fifo_in_gavel_rounds_is_strict_and_keeps_models():
     d2 = fifo.decide(nxt)
     assert d2.placements == () and d2.preemptions == ()
     assert {j.id: j.placement.accelerator for j in nxt.jobs if j.placement} == models
+
+
+@pytest.mark.parametrize(("policy", "params"), [pytest.param(p, {}, id=p) for p in ROUND] + [pytest.param("fifo", {"round_s": 360}, id="fifo-rounds")])
+def test_rounds_never_hand_out_devices_held_outside_the_snapshot(policy, params):
+    # The control plane counts a cancelled job whose process is still stopping as holding its
+    # devices: they are neither free nor held by a job in the snapshot. Rounds used to size pools
+    # from the inventory and gave them away (found by test_properties).
+    p = make_policy(policy, params)
+    snap = snapshot([site("s", K80=1)], [view(job("new", job_type="b"))], RATES, free={("s", "K80"): 0})
+    assert p.decide(snap).placements == ()
+    # with a running job: it may keep its device or give it up, but nobody gets the held one
+    jobs = [view(job("run", job_type="b", arrival=0), ("s", "K80")), view(job("new", job_type="b", arrival=1))]
+    snap = snapshot([site("s", K80=2)], jobs, RATES, free={("s", "K80"): 0})
+    d = p.decide(snap)
+    check_gangs(snap, d)

@@ -13,9 +13,7 @@ ARGS = ["--scenario", "gavel-36-36-36", "--jobs", "120", "--policy", "fifo", "--
 
 
 def cpnet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cpnet.cli.main", *args], cwd=cwd, capture_output=True, text=True, timeout=240
-    )
+    return subprocess.run([sys.executable, "-m", "cpnet.cli.main", *args], cwd=cwd, capture_output=True, text=True, timeout=240)
 
 
 @pytest.fixture(scope="module")

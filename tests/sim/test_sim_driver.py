@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from sim_toy import CATALOG, THROUGHPUT, GreedyFifo, job, toy_network
 
 from cpnet.core.snapshot import Decision, Infeasible, Placement, Snapshot
 from cpnet.sim.driver import run_simulation
 from cpnet.sim.engine import SimulationError
 from cpnet.sim.records import JobOutcome
+from sim_toy import CATALOG, THROUGHPUT, GreedyFifo, job, toy_network
 
 
 def _run(jobs, policy, **kw):  # type: ignore[no-untyped-def]

@@ -28,7 +28,7 @@ BIG = 16  # devices in the largest pool
 def world():  # type: ignore[no-untyped-def]
     catalog = load_catalog()
     throughput = load_throughputs(catalog)
-    jobs = list(open_trace("philly-sample", throughput=throughput, seed=0, limit=WINDOW[1]))[WINDOW[0]:]
+    jobs = list(open_trace("philly-sample", throughput=throughput, seed=0, limit=WINDOW[1]))[WINDOW[0] :]
     sites = (
         Site("big", Tier.CLOUD, "east", 31.2, 121.5, {"V100": BIG, "P100": BIG, "K80": BIG}, pue=1.3),
         Site("small", Tier.CLOUD, "west", 38.5, 106.3, {"V100": 8}, pue=1.1, price_usd_per_kwh=0.05),
@@ -82,9 +82,7 @@ class Checker:
 def test_every_event_keeps_pools_and_lifecycles_consistent(world, policy: str) -> None:  # type: ignore[no-untyped-def]
     scenario, jobs, throughput, catalog = world
     checker = Checker({j.id: j.num_devices for j in jobs})
-    result = run_simulation(
-        scenario=scenario, jobs=jobs, policy=policy, throughput=throughput, catalog=catalog, on_event=checker
-    )
+    result = run_simulation(scenario=scenario, jobs=jobs, policy=policy, throughput=throughput, catalog=catalog, on_event=checker)
 
     # every job arrives once and ends exactly once, as finished or infeasible
     assert len(result.records) == len(jobs)
@@ -108,8 +106,5 @@ def test_every_event_keeps_pools_and_lifecycles_consistent(world, policy: str) -
 
 def test_same_seed_gives_identical_records(world) -> None:  # type: ignore[no-untyped-def]
     scenario, jobs, throughput, catalog = world
-    runs = [
-        run_simulation(scenario=scenario, jobs=jobs[:120], policy="gavel-las", throughput=throughput, catalog=catalog)
-        for _ in range(2)
-    ]
+    runs = [run_simulation(scenario=scenario, jobs=jobs[:120], policy="gavel-las", throughput=throughput, catalog=catalog) for _ in range(2)]
     assert runs[0].records == runs[1].records

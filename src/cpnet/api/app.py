@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from cpnet.api.limits import Limits
 from cpnet.control.store.store import Principal, Store
 from cpnet.control.throughput import ControlThroughput
 from cpnet.core.clock import Clock
@@ -21,10 +23,14 @@ from cpnet.core.states import InvalidTransition
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """An answer other than 2xx: `{"error": message, **extra}` with `headers`."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None, extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
 
 
 @dataclass
@@ -37,29 +43,68 @@ class Services:
     catalog: Mapping[str, Accelerator] = field(default_factory=dict)
     on_start: Callable[[], None] | None = None  # starts the reconciler loop
     on_stop: Callable[[], None] | None = None
-    _tokens: dict[str, Principal] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    local_workdirs: bool = False  # jobs run on this machine (local executor): a workdir must exist here
+    # token -> (its principal, monotonic time the entry stops being trusted, the token's expires_s)
+    _tokens: dict[str, tuple[Principal, float, float | None]] = field(default_factory=dict)
     batcher: Any = None  # SubmitBatcher, made on first use
+    _submit_rate: Any = None  # TokenBucket, made on first use
 
     def submitter(self) -> Any:
         if self.batcher is None:
             from cpnet.api.batcher import SubmitBatcher
 
-            self.batcher = SubmitBatcher(self.store)
+            self.batcher = SubmitBatcher(self.store, self.limits)
         return self.batcher
 
     def cached_principal(self, token: str) -> Principal | None:
-        return self._tokens.get(token)
+        """The token's owner if looked up less than `limits.token_cache_s` ago (so a revocation in
+        another process takes effect within that) and not expired since; else None."""
+        entry = self._tokens.get(token)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        if entry[2] is not None and entry[2] <= self.clock.now():
+            return None
+        return entry[0]
 
-    def principal(self, token: str) -> Principal | None:
-        # Tokens are never revoked, so a found token can be cached; unknown ones are not cached.
-        p = self._tokens.get(token)
-        if p is None:
-            p = self.store.principal(token)
-            if p is not None:
-                if len(self._tokens) > 100_000:
-                    self._tokens.clear()
-                self._tokens[token] = p
+    def principal(self, token: str) -> Principal:
+        """Look the token up in the store (a database read; call off the event loop). ApiError 401
+        saying why when it is unknown, revoked or expired. Unusable tokens are not cached."""
+        rec = self.store.token_record(token)
+        if rec is None:
+            raise ApiError(401, "unknown token")
+        if rec.revoked_s is not None:
+            raise ApiError(401, f"token {rec.id} was revoked")
+        if rec.expires_s is not None and rec.expires_s <= self.clock.now():
+            raise ApiError(401, f"token {rec.id} expired")
+        p = Principal(rec.tenant_id, rec.admin, rec.id)
+        if len(self._tokens) > 100_000:
+            self._tokens.clear()
+        self._tokens[token] = (p, time.monotonic() + self.limits.token_cache_s, rec.expires_s)
         return p
+
+    def forget_tokens(self) -> None:
+        """Drop the token cache (after a revocation through this process: effective at once here)."""
+        self._tokens.clear()
+
+    def check_submit_rate(self, tenant: str) -> None:
+        """ApiError 429 (with Retry-After) when `tenant` is over its submission rate."""
+        if self._submit_rate is None:
+            from cpnet.api.ratelimit import TokenBucket
+
+            self._submit_rate = TokenBucket(self.limits.submit_rate_per_s, self.limits.submit_burst)
+        wait = self._submit_rate.take(tenant)
+        if wait:
+            from cpnet.api.ratelimit import retry_after
+
+            rate, burst = self.limits.submit_rate_per_s, self.limits.submit_burst
+            after = retry_after(wait)
+            raise ApiError(
+                429,
+                f"submission rate limit: {rate:g} submissions/s per tenant (burst {burst}); retry in {after} s",
+                headers={"Retry-After": after},
+                extra={"limit": "submit_rate_per_s", "value": rate},
+            )
 
 
 def _field_errors(errors: Any) -> str:
@@ -71,8 +116,12 @@ def _field_errors(errors: Any) -> str:
 
 
 async def _api_error(_r: Request | None, exc: ApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    elif exc.status == 413:
+        headers["Connection"] = "close"  # the rest of the body is not read
+    return JSONResponse({"error": exc.message, **exc.extra}, status_code=exc.status, headers=headers or None)
 
 
 async def _invalid(_r: Request | None, exc: RequestValidationError) -> JSONResponse:
@@ -91,7 +140,10 @@ async def _user_error(_r: Request | None, exc: CpnetError) -> JSONResponse:
 
 # Most specific first: `error_response` takes the first class that matches.
 ERROR_HANDLERS: tuple[tuple[type[Exception], Callable[[Request | None, Any], Awaitable[JSONResponse]]], ...] = (
-    (ApiError, _api_error), (RequestValidationError, _invalid), (InvalidTransition, _conflict), (CpnetError, _user_error),
+    (ApiError, _api_error),
+    (RequestValidationError, _invalid),
+    (InvalidTransition, _conflict),
+    (CpnetError, _user_error),
 )
 
 
@@ -103,19 +155,90 @@ async def error_response(exc: Exception) -> JSONResponse | None:
     return None
 
 
+PRINCIPAL_KEY = "cpnet.principal"  # scope key: the caller, authenticated before the body is read
+
+
 class ControlPlaneApp(FastAPI):
-    """FastAPI, except that POST /v1/jobs (the hot path) goes straight to `cpnet.api.submit_asgi`."""
+    """FastAPI behind a front door that every HTTP request passes first:
+
+    1. The bearer token is checked from the headers (`deps.principal_of`, the one token check)
+       before any byte of the body is read; the caller is left in `scope[PRINCIPAL_KEY]`, where
+       `deps.principal` finds it. Public: /healthz, the OpenAPI document and its pages, and OPTIONS.
+    2. Every body is capped (`Limits.max_submit_body_bytes` for POST /v1/jobs, `max_body_bytes`
+       elsewhere): a Content-Length over the cap is answered 413 before reading; a body that grows
+       past it is answered 413 then (the application reads `http.disconnect`).
+    3. POST /v1/jobs (the hot path) goes straight to `cpnet.api.submit_asgi`.
+    """
 
     submit_handler: Callable[[Services, Any, Any, Any], Awaitable[None]] | None = None  # set by create_app
+    public_paths: frozenset[str] = frozenset({"/healthz"})  # set by create_app
+    authenticate: Callable[[Services, str | None], Awaitable[Principal]] | None = None  # deps.principal_of, set by create_app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.submit_handler is not None and scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in _SUBMIT_PATHS:
-            await self.submit_handler(self.state.services, scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        services: Services = self.state.services
+        submit = scope["method"] == "POST" and scope["path"] in _SUBMIT_PATHS and self.submit_handler is not None
+        cap = services.limits.max_submit_body_bytes if submit else services.limits.max_body_bytes
+        authorization = length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value
+            elif name == b"content-length":
+                length = value
+        try:
+            if scope["method"] != "OPTIONS" and scope["path"] not in self.public_paths and self.authenticate is not None:
+                scope[PRINCIPAL_KEY] = await self.authenticate(services, None if authorization is None else authorization.decode("latin-1"))
+            if length is not None and length.isdigit() and int(length) > cap:
+                raise ApiError(413, f"request body over {_size(cap)}")
+        except ApiError as exc:
+            await (await _api_error(None, exc))(scope, receive, send)
+            return
+        if submit:
+            await self.submit_handler(services, scope, receive, send)  # type: ignore[misc]
+            return
+        capped = _CappedBody(scope, receive, send, cap)
+        await super().__call__(scope, capped.receive, capped.send)
 
 
 _SUBMIT_PATHS = frozenset({"/v1/jobs", "/v1/jobs/"})
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n} bytes"
+
+
+class _CappedBody:
+    """`receive` and `send` for the FastAPI stack that stop a body at `cap` bytes with a 413."""
+
+    __slots__ = ("scope", "_receive", "_send", "cap", "size", "started", "refused")
+
+    def __init__(self, scope: Any, receive: Any, send: Any, cap: int) -> None:
+        self.scope, self._receive, self._send, self.cap = scope, receive, send, cap
+        self.size = 0
+        self.started = self.refused = False
+
+    async def receive(self) -> Any:
+        msg = await self._receive()
+        if msg["type"] == "http.request" and not self.refused:
+            self.size += len(msg.get("body", b""))
+            if self.size > self.cap:
+                self.refused = True
+                if not self.started:
+                    self.started = True
+                    await (await _api_error(None, ApiError(413, f"request body over {_size(self.cap)}")))(self.scope, self._receive, self._send)
+        if self.refused:
+            return {"type": "http.disconnect"}
+        return msg
+
+    async def send(self, msg: Any) -> None:
+        if self.refused:  # the 413 was the answer
+            return
+        if msg["type"] == "http.response.start":
+            self.started = True
+        await self._send(msg)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -129,6 +252,7 @@ def create_app(services: Services) -> FastAPI:
 
     app = ControlPlaneApp(title="cpnet control plane", version="1", lifespan=lifespan)
     app.state.services = services
+    app.public_paths = frozenset(p for p in ("/healthz", app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p)
     for cls, handler in ERROR_HANDLERS:
         app.add_exception_handler(cls, handler)
 
@@ -137,10 +261,15 @@ def create_app(services: Services) -> FastAPI:
         return {"status": "ok"}
 
     from cpnet.api.routers import admin, jobs, sites, usage
-
     from cpnet.api.submit_asgi import handle_submit
 
     for r in (jobs.router, sites.router, usage.router, admin.router):
         app.include_router(r)
     app.submit_handler = handle_submit
+    from cpnet.api.deps import principal_of
+
+    app.authenticate = principal_of
+    from cpnet.api.openapi import install as install_openapi
+
+    install_openapi(app, services.known_models)  # OpenAPI docs (catalog enum, error answers), OPTIONS, 404/405 bodies
     return app

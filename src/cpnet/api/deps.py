@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
-from cpnet.api.app import ApiError, Services
+from cpnet.api.app import PRINCIPAL_KEY, ApiError, Services
 from cpnet.control.store.store import Principal
 
 
@@ -20,12 +20,18 @@ def services_of(request: Request) -> Services:
 
 
 async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """The bearer token's owner; 401 when the token is missing or unknown."""
+    """The bearer token's owner; 401 when the token is missing, unknown, revoked or expired.
+
+    `ControlPlaneApp` has already checked it (before reading the body) and left the caller in the
+    scope; the check here is for an app called without that front door."""
+    who = request.scope.get(PRINCIPAL_KEY)
+    if who is not None:
+        return who  # type: ignore[no-any-return]
     return await principal_of(services_of(request), authorization)
 
 
 async def principal_of(svc: Services, authorization: str | None) -> Principal:
-    """`principal` without a Request (the bare-ASGI submission path calls it)."""
+    """The one token check: `ControlPlaneApp` calls it for every request from the headers."""
     if not authorization:
         raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
     scheme, _, token = authorization.partition(" ")
@@ -33,10 +39,8 @@ async def principal_of(svc: Services, authorization: str | None) -> Principal:
         raise ApiError(401, "malformed Authorization header; expected 'Bearer <token>'")
     token = token.strip()
     p = svc.cached_principal(token)
-    if p is None:  # a database read: off the event loop
+    if p is None:  # a database read: off the event loop; raises 401 saying unknown / revoked / expired
         p = await run_in_threadpool(svc.principal, token)
-    if p is None:
-        raise ApiError(401, "unknown token")
     return p
 
 

@@ -1,33 +1,98 @@
-"""Request bodies. Limits are part of the contract: a field past its limit is a 422 naming it."""
+"""Request bodies and parameter bounds. Limits are part of the contract: a field or parameter past
+its limit is a 422 naming it.
+
+Types are strict (no number from a bool or a string, no int from a float), numbers are finite and
+bounded, and no string that is stored or handed to an executor may hold a NUL byte (argv and env
+can not carry one: the launch would fail on every retry; PostgreSQL refuses them). Names, keys and
+paths may hold no control character at all. Each such rule is also written into the OpenAPI schema
+as a `pattern`, so a client (or schemathesis) sees it.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-Arg = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+# The largest integer any parameter takes (cursors, byte offsets): exact in every JSON client,
+# JavaScript's Number included, and far below what SQLite, PostgreSQL or lseek() overflow on.
+MAX_INT = 2**53 - 1
+
+NO_NUL = r"^[^\u0000]*$"
+NO_CONTROL = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+# "/" or "/a/b": absolute, no empty, "." or ".." component, no trailing "/", no control character.
+ABSOLUTE_PATH = r"^(?:/|(?:/(?!\.\.?(?:/|$))[^/\u0000-\u001f\u007f-\u009f]+)+)$"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def no_nul(v: str) -> str:
+    i = v.find("\x00")
+    if i >= 0:
+        raise ValueError(f"must not contain a NUL byte (at index {i})")
+    return v
+
+
+def no_control(v: str) -> str:
+    m = _CONTROL.search(v)
+    if m:
+        raise ValueError(f"must not contain control characters (U+{ord(m.group()):04X} at index {m.start()})")
+    return v
+
+
+def absolute_path(v: str) -> str:
+    no_control(v)
+    if not v.startswith("/"):
+        raise ValueError("must be an absolute path (start with '/')")
+    parts = v.split("/")[1:]
+    if ".." in parts:
+        raise ValueError("must not contain '..' components")
+    if v != "/" and any(p in ("", ".") for p in parts):
+        raise ValueError("must be a normalized path: no '.' or empty components, no trailing '/'")
+    return v
+
+
+def _documented(pattern: str) -> Any:
+    return Field(json_schema_extra={"pattern": pattern})
+
+
+# Short strings without control characters: model, site, region and job type names, keys.
+Label = Annotated[str, StringConstraints(max_length=64), AfterValidator(no_control), _documented(NO_CONTROL)]
+SiteName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(no_control), _documented(NO_CONTROL)]
+JobType = Annotated[str, StringConstraints(max_length=128), AfterValidator(no_control), _documented(NO_CONTROL)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(no_control), _documented(NO_CONTROL)]
+Arg = Annotated[str, StringConstraints(min_length=1, max_length=4096), AfterValidator(no_nul), _documented(NO_NUL)]
 EnvKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
-EnvValue = Annotated[str, StringConstraints(max_length=4096)]
+EnvValue = Annotated[str, StringConstraints(max_length=4096), AfterValidator(no_nul), _documented(NO_NUL)]
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Workdir = Annotated[str, StringConstraints(max_length=4096), AfterValidator(absolute_path), _documented(ABSOLUTE_PATH)]
+# A dict key: no `pattern` in the schema (JSON Schema would read it as patternProperties).
+Key = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(no_control)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+Inventory = dict[Key, Count]
+
+# Every body model (routers with their own body models use it too): unknown fields refused,
+# strict types (no bool or string read as a number), finite numbers.
+STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class JobSubmit(BaseModel):
     """A job as a tenant submits it. The tenant comes from the token, never from the body."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    command: list[Arg] = Field(min_length=1, max_length=256, description="argv; run without a shell")
-    accelerator: str | None = Field(None, max_length=64, description="catalog model key, or CPU; any when absent")
+    command: list[Arg] = Field(min_length=1, max_length=256, description="argv; run without a shell; no NUL bytes")
+    accelerator: Label | None = Field(None, description="catalog model key, or CPU; any when absent")
     devices: int = Field(1, ge=1, le=4096)
-    job_type: str | None = Field(None, max_length=128, description="throughput profile; 'generic' when absent")
+    job_type: JobType | None = Field(None, description="throughput profile; 'generic' when absent")
     total_steps: float | None = Field(None, gt=0, le=1e15, description="work in steps (scheduler estimate for real jobs)")
-    idempotency_key: str | None = Field(None, min_length=1, max_length=128, description="a resubmission with the same key returns the first job")
-    priority_weight: float = Field(1.0, gt=0, le=1000)
-    env: dict[EnvKey, EnvValue] = Field(default_factory=dict, max_length=64)
-    data_site: str | None = Field(None, max_length=64)
-    sites: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None = Field(None, min_length=1, max_length=256, description="sites the job may run at; any when absent")
-    workdir: str | None = Field(None, max_length=4096, pattern=r"^/", description="absolute working directory on the site")
+    idempotency_key: IdempotencyKey | None = Field(None, description="a resubmission with the same key returns the first job")
+    priority_weight: float = Field(1.0, ge=1e-3, le=1000)
+    env: dict[EnvKey, EnvValue] = Field(default_factory=dict, max_length=64, description="extra environment; values without NUL bytes")
+    data_site: Label | None = None
+    sites: list[SiteName] | None = Field(None, min_length=1, max_length=256, description="sites the job may run at; any when absent")
+    workdir: Workdir | None = Field(None, description="absolute, normalized working directory on the site (no '..')")
 
     @field_validator("env")
     @classmethod
@@ -39,26 +104,40 @@ class JobSubmit(BaseModel):
 
 
 class TenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     name: Name
-    weight: float = Field(1.0, gt=0, le=1e6)
+    weight: float = Field(1.0, ge=1e-3, le=1e6)
 
 
 class SiteRegister(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     id: Name
     tier: str = Field("edge", pattern=r"^(cloud|edge|device)$")
-    region: str = Field("unknown", max_length=64)
+    region: Label = "unknown"
     lat: float = Field(0.0, ge=-90, le=90)
     lon: float = Field(0.0, ge=-180, le=180)
-    inventory: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], Annotated[int, Field(ge=0, le=1_000_000)]] = Field(max_length=64)
-    emulated: list[str] = Field(default_factory=list, max_length=64)
+    inventory: Inventory = Field(max_length=64)
+    emulated: list[SiteName] = Field(default_factory=list, max_length=64)
     pue: float = Field(1.0, ge=1.0, le=5.0)
-    price_usd_per_kwh: float = Field(0.1, ge=0)
-    carbon_g_per_kwh: float = Field(500.0, ge=0)
-    heartbeat_timeout_s: float | None = Field(60.0, gt=0)
+    price_usd_per_kwh: float = Field(0.1, ge=0, le=1000)
+    carbon_g_per_kwh: float = Field(500.0, ge=0, le=10_000)
+    heartbeat_timeout_s: float | None = Field(60.0, ge=0.1, le=30 * 86400, description="seconds without a heartbeat before the site is down; null: never")
 
 
 class Heartbeat(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    inventory: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], Annotated[int, Field(ge=0, le=1_000_000)]] | None = None
+    model_config = STRICT
+    inventory: Annotated[Inventory, Field(max_length=64)] | None = None
+
+
+# -- query and path parameters: every one bounded, so a wild value is a 422, never a 500 --------
+_DOC_TEXT = {"pattern": NO_CONTROL}
+JobIdParam = Annotated[str, Path(min_length=1, max_length=128, json_schema_extra=_DOC_TEXT), AfterValidator(no_control)]
+SiteIdParam = Annotated[str, Path(min_length=1, max_length=64, json_schema_extra=_DOC_TEXT), AfterValidator(no_control)]
+TenantParam = Annotated[
+    str | None,
+    Query(max_length=64, description="admin only: this tenant's; a tenant token always sees its own", json_schema_extra=_DOC_TEXT),
+    AfterValidator(lambda v: v if v is None else no_control(v)),
+]
+Cursor = Annotated[int, Query(ge=0, le=MAX_INT, description="cursor: the `next` of the previous page")]
+PageSize = Annotated[int, Query(ge=1, le=1000)]
+ByteOffset = Annotated[int, Query(ge=0, le=MAX_INT, description="byte offset into the log; past its end: an empty answer")]

@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from cpnet.api.app import Services, create_app
+from cpnet.api.limits import LIMITS_ENV, Limits
 from cpnet.control.loop import ReconcilerLoop, WallClock
 from cpnet.control.reconciler import Reconciler, ReconcilerConfig
 from cpnet.control.store.store import Store, default_sqlite_url
@@ -29,6 +30,7 @@ from cpnet.executors.registry import make_executor
 from cpnet.sched.runner import SchedulerConfig
 
 log = logging.getLogger("cpnet.api")
+WORKER_SPEC_ENV = "CPNET_WORKER_SPEC"
 
 
 def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[Link, ...]:
@@ -47,27 +49,56 @@ def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[L
 
 
 def build_app(
-    *, db: str | None = None, data_dir: str = ".cpnet", executor: str = "local", policy: str = "fifo",
-    policy_params: Mapping[str, Any] | None = None, scenario: str | None = None, interval_s: float = 0.5,
-    reconcile: bool = True, clock: Clock | None = None, executor_config: Mapping[str, Any] | None = None,
+    *,
+    db: str | None = None,
+    data_dir: str = ".cpnet",
+    executor: str = "local",
+    policy: str = "fifo",
+    policy_params: Mapping[str, Any] | None = None,
+    scenario: str | None = None,
+    interval_s: float = 0.5,
+    reconcile: bool = True,
+    clock: Clock | None = None,
+    executor_config: Mapping[str, Any] | None = None,
 ) -> tuple[FastAPI, Reconciler]:
-    app, reconciler, _loop = build_service(db=db, data_dir=data_dir, executor=executor, policy=policy, policy_params=policy_params,
-                                           scenario=scenario, interval_s=interval_s, reconcile=reconcile, clock=clock,
-                                           executor_config=executor_config)
+    app, reconciler, _loop = build_service(
+        db=db,
+        data_dir=data_dir,
+        executor=executor,
+        policy=policy,
+        policy_params=policy_params,
+        scenario=scenario,
+        interval_s=interval_s,
+        reconcile=reconcile,
+        clock=clock,
+        executor_config=executor_config,
+    )
     return app, reconciler
 
 
 def build_service(
-    *, db: str | None = None, data_dir: str = ".cpnet", executor: str = "local", policy: str = "fifo",
-    policy_params: Mapping[str, Any] | None = None, scenario: str | None = None, interval_s: float = 0.5,
-    reconcile: bool = True, clock: Clock | None = None, executor_config: Mapping[str, Any] | None = None,
+    *,
+    db: str | None = None,
+    data_dir: str = ".cpnet",
+    executor: str = "local",
+    policy: str = "fifo",
+    policy_params: Mapping[str, Any] | None = None,
+    scenario: str | None = None,
+    interval_s: float = 0.5,
+    reconcile: bool = True,
+    clock: Clock | None = None,
+    executor_config: Mapping[str, Any] | None = None,
+    limits: Limits | None = None,
 ) -> tuple[FastAPI, Reconciler, ReconcilerLoop]:
     """The app, its reconciler and the loop that drives it (started by the app's lifespan when
     `reconcile`; a multi-process server starts it itself in the leader)."""
     clock = clock or WallClock()
     data = Path(data_dir).expanduser().resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    os.chmod(data, 0o711)  # job users may pass through to their workspaces (DATA_DIR/jobs), nothing else
     store = Store(db or default_sqlite_url(data))
     store.migrate()
+    _restrict_sqlite_files(store)
     catalog = load_catalog_or_empty()
     throughput = load_control_throughput(catalog)
     links = load_scenario_into(store, scenario, clock.now()) if scenario else ()
@@ -80,19 +111,47 @@ def build_service(
         config.setdefault("throughput", throughput)
         config.setdefault("inventory", {"local": {"CPU": 4}})
     ex = make_executor(executor, **config)
+    serve_tenants = getattr(ex, "serve_tenants", None)
+    if serve_tenants is not None:  # e.g. a local executor without root refuses a second tenant
+        serve_tenants(store.tenants())
     rec_config = ReconcilerConfig(scheduler=SchedulerConfig(policy, dict(policy_params or {})), run_dir=str(run_dir))
     reconciler = Reconciler(store, ex, clock, rec_config, throughput=throughput, catalog=catalog, links=links)
     loop = ReconcilerLoop(reconciler, interval_s)
     models = known_models(catalog) | {m for r in store.list_sites() for m in r.site.inventory} | {m for inv in ex.inventory().values() for m in inv}
-    services = Services(store, clock, run_dir, frozenset(models), throughput, catalog,
-                        on_start=loop.start if reconcile else None, on_stop=loop.stop if reconcile else None)
+    services = Services(
+        store,
+        clock,
+        run_dir,
+        frozenset(models),
+        throughput,
+        catalog,
+        limits=limits or Limits(),
+        local_workdirs=executor == "local",
+        on_start=loop.start if reconcile else None,
+        on_stop=loop.stop if reconcile else None,
+    )
     return create_app(services), reconciler, loop
 
 
-def build_worker_app(db: str, run_dir: str, models: frozenset[str]) -> FastAPI:
-    """A stateless API worker: the store (already migrated by the leader), no executor, no reconciler."""
+def _restrict_sqlite_files(store: Store) -> None:
+    """The database (and its WAL) readable by the server's user only, also when made by an older version."""
+    if not store.sqlite:
+        return
+    path = store.engine.url.database
+    for suffix in ("", "-wal", "-shm"):
+        if path and os.path.exists(path + suffix):
+            os.chmod(path + suffix, 0o600)
+
+
+def build_worker_app(db: str, run_dir: str, models: frozenset[str], limits: Limits | None = None, local_workdirs: bool = False) -> FastAPI:
+    """A stateless API worker: the store (already migrated by the leader), no executor, no reconciler.
+
+    Its limits are the leader's (`run_multiprocess` puts them in $CPNET_API_LIMITS) unless given."""
+    if limits is None:
+        text = os.environ.get(LIMITS_ENV)
+        limits = Limits.from_json(text) if text else Limits()
     catalog = load_catalog_or_empty()
-    services = Services(Store(db), WallClock(), Path(run_dir), models, load_control_throughput(catalog), catalog)
+    services = Services(Store(db), WallClock(), Path(run_dir), models, load_control_throughput(catalog), catalog, limits=limits, local_workdirs=local_workdirs)
     return create_app(services)
 
 
@@ -100,9 +159,28 @@ def _uvicorn_config(app: FastAPI, **kw: Any) -> Any:
     import uvicorn
 
     # uvloop/httptools are used when installed (pinned in pyproject); uvicorn falls back otherwise.
+    # The transport limits (cpnet.api.limits) are enforced by our subclass of uvicorn's httptools
+    # protocol; on h11 only the header size (as a 400) and the keep-alive timeout apply.
+    limits: Limits = app.state.services.limits
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return uvicorn.Config(app, loop=loop, http=http, log_level="warning", access_log=False, **kw)
+    http: Any = "h11"
+    if importlib.util.find_spec("httptools"):
+        from cpnet.api.http_protocol import protocol_class
+
+        http = protocol_class(limits)
+    else:
+        log.warning("httptools is not installed: header and body deadlines are not enforced")
+    return uvicorn.Config(
+        app,
+        loop=loop,
+        http=http,
+        log_level="warning",
+        access_log=False,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        timeout_keep_alive=limits.keepalive_timeout_s,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=limits.shutdown_grace_s,  # type: ignore[arg-type]
+        **kw,
+    )
 
 
 def run_server(app: FastAPI, host: str, port: int, workers_note: str = "") -> None:
@@ -133,11 +211,24 @@ def run_multiprocess(app: FastAPI, loop: ReconcilerLoop | None, host: str, port:
     sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)
-    spec = json.dumps({"db": services.store.url, "run_dir": str(services.run_dir), "models": sorted(services.known_models),
-                       "fd": sock.fileno(), "leader_pid": os.getpid()})
+    # The workers enforce the leader's limits (inherited with the environment, not the command line);
+    # the queued-job check allows for the other workers' submissions.
+    os.environ[LIMITS_ENV] = replace(services.limits, api_processes=workers).to_json()
+    spec = json.dumps(
+        {
+            "db": services.store.url,
+            "run_dir": str(services.run_dir),
+            "models": sorted(services.known_models),
+            "local_workdirs": services.local_workdirs,
+            "fd": sock.fileno(),
+            "leader_pid": os.getpid(),
+        }
+    )
 
     def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "cpnet.api.worker", spec], pass_fds=(sock.fileno(),))
+        # The spec (the database URL, perhaps with a password) goes in the environment, which only
+        # this user can read; a command line is visible to every local user.
+        return subprocess.Popen([sys.executable, "-m", "cpnet.api.worker"], pass_fds=(sock.fileno(),), env={**os.environ, WORKER_SPEC_ENV: spec})
 
     stopping = threading.Event()
 

@@ -13,26 +13,31 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cpnet.api.app import ApiError, Services, error_response
+from cpnet.api.app import PRINCIPAL_KEY, ApiError, Services, _size, error_response
+from cpnet.api.deps import principal_of
 from cpnet.api.routers.jobs import submit_body
 
 log = logging.getLogger("cpnet.api")
 
-MAX_BODY_BYTES = 8 << 20  # well over the largest valid JobSubmit; past it: 413
 _JSON = (b"content-type", b"application/json")
 
 
 async def handle_submit(services: Services, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """`ControlPlaneApp` has checked the token (before the body) and a declared Content-Length."""
+    who = scope.get(PRINCIPAL_KEY)
     authorization = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            authorization = value.decode("latin-1")
-            break
+    if who is None:  # called without the front door
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
     try:
-        raw = await _read_body(receive)
+        if who is None:
+            who = await principal_of(services, authorization)
+        raw = await _read_body(receive, services.limits.max_submit_body_bytes)
         if raw is None:  # the client went away before sending its body
             return
-        status, payload = await submit_body(services, authorization, raw)
+        status, payload = await submit_body(services, authorization, raw, who)
     except Exception as exc:
         response = await error_response(exc)
         if response is None:
@@ -45,7 +50,7 @@ async def handle_submit(services: Services, scope: dict[str, Any], receive: Any,
     await send({"type": "http.response.body", "body": payload})
 
 
-async def _read_body(receive: Any) -> bytes | None:
+async def _read_body(receive: Any, cap: int) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -54,8 +59,8 @@ async def _read_body(receive: Any) -> bytes | None:
             return None
         chunk = msg.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, f"request body over {MAX_BODY_BYTES >> 20} MiB")
+        if size > cap:
+            raise ApiError(413, f"request body over {_size(cap)}")
         chunks.append(chunk)
         if not msg.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -1,7 +1,8 @@
-"""`python -m cpnet.api.worker SPEC_JSON`: one stateless API worker of a multi-process `cpnet serve`.
+"""`python -m cpnet.api.worker`: one stateless API worker of a multi-process `cpnet serve`.
 
-Started only by the leader (`cpnet.api.server.run_multiprocess`), which passes the database URL,
-the run directory, the accelerator models it accepts and the listening socket's descriptor.
+Started only by the leader (`cpnet.api.server.run_multiprocess`), which passes in $CPNET_WORKER_SPEC
+the database URL, the run directory, the accelerator models it accepts and the listening socket's
+descriptor.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import ctypes
 import json
 import os
 import signal
-import sys
 import threading
 import time
 
@@ -32,14 +32,16 @@ def _die_with_leader(leader_pid: int) -> None:
     threading.Thread(target=watch, name="cpnet-leader-watch", daemon=True).start()
 
 
-def main(argv: list[str]) -> None:
-    spec = json.loads(argv[0])
+def main() -> None:
+    from cpnet.api.server import WORKER_SPEC_ENV
+
+    spec = json.loads(os.environ.pop(WORKER_SPEC_ENV))
     _die_with_leader(int(spec["leader_pid"]))
     from cpnet.api.server import build_worker_app, run_worker
 
-    app = build_worker_app(spec["db"], spec["run_dir"], frozenset(spec["models"]))
+    app = build_worker_app(spec["db"], spec["run_dir"], frozenset(spec["models"]), local_workdirs=bool(spec.get("local_workdirs")))
     run_worker(app, int(spec["fd"]))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import csv
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterable
@@ -127,9 +128,7 @@ def gavel_points(simulation_throughputs_json: str) -> list[MeasuredPoint]:
     return sorted(points, key=lambda p: (p.job_type, p.accelerator, p.num_devices))
 
 
-def placement_points(
-    placements_csv: str, job_type: str, accelerator: str, gpus_per_node: int, source: str
-) -> list[MeasuredPoint]:
+def placement_points(placements_csv: str, job_type: str, accelerator: str, gpus_per_node: int, source: str) -> list[MeasuredPoint]:
     """steps/s at the model's representative local batch for every packed placement in the file."""
     local_bsz = POLLUX_LOCAL_BATCH[job_type]
     by_placement: dict[tuple[int, ...], list[tuple[int, float]]] = {}
@@ -144,9 +143,7 @@ def placement_points(
         iteration_s = _interpolate(rows, local_bsz) if rows else None
         if iteration_s is not None:
             label = "".join(map(str, packed))
-            points.append(
-                MeasuredPoint(job_type, accelerator, n, n / iteration_s, f"{source}; placement {label}, local batch {local_bsz}")
-            )
+            points.append(MeasuredPoint(job_type, accelerator, n, n / iteration_s, f"{source}; placement {label}, local batch {local_bsz}"))
     return points
 
 
@@ -159,7 +156,7 @@ def _interpolate(rows: list[tuple[int, float]], x: int) -> float | None:
     ys = [sum(grouped[b]) / len(grouped[b]) for b in xs]
     if x in grouped:
         return ys[xs.index(x)]
-    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+    for (x0, y0), (x1, y1) in itertools.pairwise(zip(xs, ys, strict=True)):
         if x0 < x < x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return None
@@ -189,9 +186,7 @@ def pollux_t4_points(sia_throughput_traces_dir: str) -> list[MeasuredPoint]:
     points = []
     for job_type in POLLUX_LOCAL_BATCH:
         path = Path(sia_throughput_traces_dir) / job_type / "placements-aws.csv"
-        points += placement_points(
-            str(path), job_type, "T4", 4, "Pollux (OSDI'21) placements-aws.csv, 4x T4 g4dn.12xlarge (Apache-2.0)"
-        )
+        points += placement_points(str(path), job_type, "T4", 4, "Pollux (OSDI'21) placements-aws.csv, 4x T4 g4dn.12xlarge (Apache-2.0)")
     return points
 
 

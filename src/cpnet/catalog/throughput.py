@@ -81,9 +81,7 @@ class ThroughputModel:
         for (t, a, n), p in self._measured.items():
             self._by_chip.setdefault((t, a), {})[n] = p
         self._types = sorted({t for t, _, _ in self._measured}, key=_type_order)
-        self._scale = {
-            t: tuple(sorted({n for (tt, _, n) in self._measured if tt == t})) for t in self._types
-        }
+        self._scale = {t: tuple(sorted({n for (tt, _, n) in self._measured if tt == t})) for t in self._types}
         self._factors = {m: _speed_factors(catalog, m) for m in catalog}
         self._cache: dict[tuple[str, str, int], ThroughputEntry] = {}
         self._rates: dict[tuple[str, str, int], float | None] = {}

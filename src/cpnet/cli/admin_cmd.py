@@ -7,16 +7,17 @@ from typing import Annotated
 
 import typer
 
+from cpnet.cli.db_option import DbOpt, db_url
+
 admin = typer.Typer(help="Tenants and tokens (works on the database directly).", no_args_is_help=True)
 
-DbOpt = Annotated[str | None, typer.Option(help="SQLAlchemy URL; default sqlite:///DATA_DIR/cpnet.db")]
 DataOpt = Annotated[str, typer.Option(help="the server's data directory")]
 
 
 def _store(db: str | None, data_dir: str):  # type: ignore[no-untyped-def]
     from cpnet.control.store.store import Store, default_sqlite_url
 
-    store = Store(db or default_sqlite_url(data_dir))
+    store = Store(db_url(db, None) or default_sqlite_url(data_dir))
     store.migrate()
     return store
 
@@ -25,7 +26,8 @@ def _store(db: str | None, data_dir: str):  # type: ignore[no-untyped-def]
 def create_tenant(
     name: Annotated[str, typer.Argument(help="tenant name")],
     weight: Annotated[float, typer.Option(help="fair-share weight")] = 1.0,
-    db: DbOpt = None, data_dir: DataOpt = ".cpnet",
+    db: DbOpt = None,
+    data_dir: DataOpt = ".cpnet",
 ) -> None:
     """Create a tenant and print its API token (shown once; only a hash is stored)."""
     from cpnet.api.schemas import TenantCreate
@@ -35,21 +37,92 @@ def create_tenant(
         TenantCreate(name=name, weight=weight)
     except Exception as exc:
         raise InputError("create-tenant", f"invalid name or weight ({exc.__class__.__name__}); names: letters, digits, . _ -; weight > 0") from None
-    typer.echo(_store(db, data_dir).create_tenant(name, weight, time.time()))
+    token = _store(db, data_dir).create_tenant(name, weight, time.time())
+    typer.echo(token)
+    _say_id(token)
+
+
+def _say_id(token: str) -> None:
+    from cpnet.control.store.store import token_id
+
+    typer.echo(f"token id {token_id(token)} (cpnet admin revoke-token {token_id(token)} revokes it)", err=True)
 
 
 @admin.command("create-token")
 def create_token(
     tenant: Annotated[str | None, typer.Argument(help="tenant name; omit with --admin")] = None,
     is_admin: Annotated[bool, typer.Option("--admin", help="an admin token (sees every tenant)")] = False,
-    db: DbOpt = None, data_dir: DataOpt = ".cpnet",
+    ttl_s: Annotated[float | None, typer.Option("--ttl-s", min=1, help="the token expires this many seconds from now (default: never)")] = None,
+    db: DbOpt = None,
+    data_dir: DataOpt = ".cpnet",
 ) -> None:
-    """Print a new token for a tenant, or an admin token."""
+    """Print a new token for a tenant, or an admin token (its id goes to stderr)."""
     from cpnet.core.errors import CpnetError
 
     if is_admin == (tenant is not None):
         raise CpnetError("give a tenant name or --admin (exactly one)")
-    typer.echo(_store(db, data_dir).create_token(None if is_admin else tenant, time.time()))
+    if ttl_s is not None and not ttl_s < float("inf"):
+        raise CpnetError("--ttl-s must be a finite number of seconds")
+    token = _store(db, data_dir).create_token(None if is_admin else tenant, time.time(), ttl_s)
+    typer.echo(token)
+    _say_id(token)
+
+
+@admin.command("revoke-token")
+def revoke_token(
+    token: Annotated[str, typer.Argument(help="the token's id (list-tokens shows them), or the token itself")],
+    db: DbOpt = None,
+    data_dir: DataOpt = ".cpnet",
+) -> None:
+    """Revoke a token: every API process of a running server refuses it within a second."""
+    from cpnet.control.store.store import token_id
+
+    tid = token if len(token) == 16 and all(ch in "0123456789abcdef" for ch in token) else token_id(token)
+    rec = _store(db, data_dir).revoke_token(tid, time.time())
+    typer.echo(f"{rec.id} revoked")
+
+
+@admin.command("list-tokens")
+def list_tokens(
+    tenant: Annotated[str | None, typer.Option(help="only this tenant's tokens")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    db: DbOpt = None,
+    data_dir: DataOpt = ".cpnet",
+) -> None:
+    """Tokens (their ids, owners, and states; never the tokens themselves)."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    now = time.time()
+    recs = _store(db, data_dir).list_tokens(tenant)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "tenant": r.tenant_id,
+                        "admin": r.admin,
+                        "created_s": r.created_s,
+                        "expires_s": r.expires_s,
+                        "revoked_s": r.revoked_s,
+                        "state": r.state(now),
+                    }
+                    for r in recs
+                ]
+            )
+        )
+        return
+
+    def when(t: float | None) -> str:
+        return "" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+    table = Table("id", "owner", "state", "created", "expires", "revoked")
+    for r in recs:
+        table.add_row(r.id, "admin" if r.admin else str(r.tenant_id), r.state(now), when(r.created_s), when(r.expires_s), when(r.revoked_s))
+    Console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,16 +17,11 @@ def register(app: typer.Typer) -> None:
     app.command("catalog", help="Show the accelerator catalog, or a job type's steps/s on every model.")(catalog)
 
 
-
 def catalog(
-    throughput: Annotated[
-        str | None, typer.Option("--throughput", "-t", help="Job type, e.g. 'ResNet-50 (batch size 32)' or 'bert'.")
-    ] = None,
+    throughput: Annotated[str | None, typer.Option("--throughput", "-t", help="Job type, e.g. 'ResNet-50 (batch size 32)' or 'bert'.")] = None,
     devices: Annotated[int, typer.Option("--devices", "-n", min=1, help="Number of devices (with --throughput).")] = 1,
     catalog_file: Annotated[str | None, typer.Option("--catalog", help="Catalog CSV to use instead of the shipped one.")] = None,
-    extra_measurements: Annotated[
-        str | None, typer.Option("--extra-measurements", help="Sia artifact folder to overlay (research use only).")
-    ] = None,
+    extra_measurements: Annotated[str | None, typer.Option("--extra-measurements", help="Sia artifact folder to overlay (research use only).")] = None,
 ) -> None:
     cat = load_catalog(catalog_file)
     console = Console()

@@ -44,11 +44,18 @@ def submit(
     site: Annotated[list[str], typer.Option(help="a site the job may run at (repeatable; any site when absent)")] = [],  # noqa: B006
     workdir: Annotated[str | None, typer.Option(help="absolute working directory for the command")] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="resubmitting with the same key returns the same job")] = None,
-    url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Submit a job: cpnet job submit --devices 1 -- python train.py --epochs 3"""
-    body: dict[str, Any] = {"command": command, "devices": devices, "priority_weight": priority_weight, "env": _env(env),
-                            "idempotency_key": idempotency_key or uuid.uuid4().hex}
+    body: dict[str, Any] = {
+        "command": command,
+        "devices": devices,
+        "priority_weight": priority_weight,
+        "env": _env(env),
+        "idempotency_key": idempotency_key or uuid.uuid4().hex,
+    }
     for k, v in (("accelerator", accelerator), ("job_type", job_type), ("data_site", data_site), ("workdir", workdir)):
         if v is not None:
             body[k] = v
@@ -63,10 +70,13 @@ def submit(
 def list_jobs(
     state: Annotated[list[str], typer.Option(help="only jobs in this state (repeatable)")] = [],  # noqa: B006
     limit: Annotated[int, typer.Option(help="at most this many")] = 100,
-    url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """List your jobs (all tenants' with an admin token), oldest first."""
-    client, rows, after = Client(url, token), [], 0
+    """List your jobs (all tenants' with an admin token), oldest first; `cpnet job show` has a job's command."""
+    client, after = Client(url, token), 0
+    rows: list[dict[str, Any]] = []
     while len(rows) < limit:
         page = client.json("GET", "/v1/jobs", params={"state": state, "after": after, "limit": min(1000, limit - len(rows))})
         rows += page["jobs"]
@@ -76,13 +86,13 @@ def list_jobs(
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    table = Table("id", "tenant", "state", "placement", "exit", "command")
+    table = Table("id", "tenant", "state", "placement", "exit", "reason")
     table.columns[-1].no_wrap = True
     table.columns[-1].overflow = "ellipsis"
     for j in rows:
         p = j["placement"]
         where = f"{p['devices']}x{p['accelerator']}@{p['site']}" if p else "-"
-        table.add_row(j["id"], j["tenant"], j["state"], where, "" if j["exit_code"] is None else str(j["exit_code"]), " ".join(j["command"])[:60])
+        table.add_row(j["id"], j["tenant"], j["state"], where, "" if j["exit_code"] is None else str(j["exit_code"]), (j.get("reason") or "")[:60])
     Console().print(table)
 
 
@@ -113,7 +123,8 @@ def show(job_id: str, url: UrlOpt = None, token: TokenOpt = None, as_json: JsonO
 def logs(
     job_id: str,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="keep printing until the job ends")] = False,
-    url: UrlOpt = None, token: TokenOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Print a job's output (stdout and stderr)."""
     client, offset = Client(url, token), 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -27,17 +28,13 @@ def _root() -> None:
     # An explicit callback keeps `cpnet <command>` a group even while only one command exists.
 
 
+# Each command module exposes `register(app)`; imported when the CLI starts.
+_COMMAND_MODULES = ("catalog_cmd", "simulate_cmd", "scenario_cmd", "serve_cmd", "admin_cmd", "job_cmd", "site_cmd", "usage_cmd")
+
+
 def _register() -> None:
-    # One line per command module; each exposes `register(app)`.
-    from cpnet.cli import catalog_cmd; catalog_cmd.register(app)  # noqa: E702
-    from cpnet.cli import simulate_cmd; simulate_cmd.register(app)  # noqa: E702
-    from cpnet.cli import scenario_cmd; scenario_cmd.register(app)  # noqa: E702
-    from cpnet.cli import serve_cmd; serve_cmd.register(app)  # noqa: E702
-    from cpnet.cli import admin_cmd; admin_cmd.register(app)  # noqa: E702
-    from cpnet.cli import job_cmd; job_cmd.register(app)  # noqa: E702
-    from cpnet.cli import site_cmd; site_cmd.register(app)  # noqa: E702
-    from cpnet.cli import usage_cmd; usage_cmd.register(app)  # noqa: E702
-    pass
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"cpnet.cli.{name}").register(app)
 
 
 def main() -> None:

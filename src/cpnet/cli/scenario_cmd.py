@@ -92,7 +92,7 @@ def _links_summary(scenario: Scenario) -> str:
     mesh = scenario.network_links()
     if not mesh:
         return f"Links: {declared} declared; no site pairs to connect." if len(scenario.sites) < 2 else f"Links: {declared} declared."
-    latencies = sorted(l.latency_ms for l in mesh)
+    latencies = sorted(link.latency_ms for link in mesh)
     derived = len(mesh) - declared
     rule = scenario.network
     lines = [

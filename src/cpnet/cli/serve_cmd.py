@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
+from cpnet.api.limits import Limits
+from cpnet.cli.db_option import DbFileOpt, DbOpt, db_url
 from cpnet.core.errors import InputError
+
+_LIMITS = Limits()  # the defaults
 
 
 def parse_params(pairs: list[str]) -> dict[str, object]:
@@ -21,8 +26,16 @@ def parse_params(pairs: list[str]) -> dict[str, object]:
     return out
 
 
+def _pair(option: str, text: str) -> tuple[str, str]:
+    k, sep, v = text.partition("=")
+    if not sep or not k or not v:
+        raise InputError(option, f"'{text}' is not KEY=VALUE")
+    return k, v
+
+
 def serve(
-    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default sqlite:///DATA_DIR/cpnet.db. postgresql+psycopg://... works the same")] = None,
+    db: DbOpt = None,
+    db_url_file: DbFileOpt = None,
     data_dir: Annotated[str, typer.Option(help="where the SQLite file, job logs and checkpoints live")] = ".cpnet",
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
@@ -32,13 +45,85 @@ def serve(
     scenario: Annotated[str | None, typer.Option(help="load this scenario's sites (emulated) and tenants")] = None,
     interval_s: Annotated[float, typer.Option(help="reconciler period")] = 0.5,
     no_reconcile: Annotated[bool, typer.Option("--no-reconcile", help="API only; no jobs are started")] = False,
-    workers: Annotated[int, typer.Option(min=0, max=64, help="0: API and reconciler in this one process. N>=1: this process runs the reconciler only (the leader) and supervises N API worker processes sharing the port")] = 0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=64,
+            help="0: API and reconciler in this one process. N>=1: this process runs the reconciler only (the leader) and supervises N API worker processes sharing the port",
+        ),
+    ] = 0,
+    job_root: Annotated[
+        str | None, typer.Option(help="local executor: where each job gets its private workspace (default DATA_DIR/jobs); job users must be able to reach it")
+    ] = None,
+    tenant_user: Annotated[
+        list[str],
+        typer.Option(help="local executor: run TENANT's jobs as the existing USER, as TENANT=USER (repeatable); other tenants get a cpnet-<hash> system user"),
+    ] = [],  # noqa: B006
+    insecure_shared_user: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-shared-user",
+            help="local executor without root: run every tenant's jobs as this server's user. Jobs can then read each other's files and the database: only for a machine where every tenant is trusted",
+        ),
+    ] = False,
+    submit_rate: Annotated[
+        float, typer.Option(min=0, help="limit: job submissions per second per tenant (token bucket, per API process); 0: no limit", rich_help_panel="Limits")
+    ] = _LIMITS.submit_rate_per_s,
+    submit_burst: Annotated[
+        int, typer.Option(min=1, help="limit: submissions a tenant may make at once above the rate", rich_help_panel="Limits")
+    ] = _LIMITS.submit_burst,
+    max_queued_jobs: Annotated[
+        int, typer.Option(min=0, help="limit: pending+scheduled+running jobs per tenant; 0: no limit", rich_help_panel="Limits")
+    ] = _LIMITS.max_queued_jobs,
+    header_timeout_s: Annotated[
+        float, typer.Option(min=0.1, help="limit: seconds a client may take to send a request's headers", rich_help_panel="Limits")
+    ] = _LIMITS.header_timeout_s,
+    body_timeout_s: Annotated[
+        float, typer.Option(min=0.1, help="limit: seconds a client may take to send a request's body", rich_help_panel="Limits")
+    ] = _LIMITS.body_timeout_s,
+    keepalive_timeout_s: Annotated[
+        float, typer.Option(min=0.1, help="limit: seconds an idle keep-alive connection stays open", rich_help_panel="Limits")
+    ] = _LIMITS.keepalive_timeout_s,
+    list_page_bytes: Annotated[
+        int, typer.Option(min=1024, help="limit: a list page stops at about this many bytes of JSON", rich_help_panel="Limits")
+    ] = _LIMITS.list_page_bytes,
 ) -> None:
     """Start the REST API (OpenAPI at /docs) and the reconciler that runs submitted jobs."""
+    import os
+
     from cpnet.api.server import build_service, run_multiprocess, run_server
 
-    app, _, loop = build_service(db=db, data_dir=data_dir, executor=executor, policy=policy, policy_params=parse_params(policy_param),
-                                 scenario=scenario, interval_s=interval_s, reconcile=not no_reconcile and workers == 0)
+    os.umask(0o077)  # the store, logs and run files are the server user's alone (0600 / 0700)
+    executor_config: dict[str, object] = {}
+    if executor == "local":
+        executor_config["isolation"] = "shared" if insecure_shared_user else "auto"
+        if job_root:
+            executor_config["job_root"] = job_root
+        if tenant_user:
+            executor_config["tenant_users"] = dict(_pair("--tenant-user", p) for p in tenant_user)
+    limits = replace(
+        _LIMITS,
+        submit_rate_per_s=submit_rate,
+        submit_burst=submit_burst,
+        max_queued_jobs=max_queued_jobs,
+        header_timeout_s=header_timeout_s,
+        body_timeout_s=body_timeout_s,
+        keepalive_timeout_s=keepalive_timeout_s,
+        list_page_bytes=list_page_bytes,
+    )
+    app, _, loop = build_service(
+        db=db_url(db, db_url_file),
+        data_dir=data_dir,
+        executor=executor,
+        policy=policy,
+        policy_params=parse_params(policy_param),
+        scenario=scenario,
+        interval_s=interval_s,
+        reconcile=not no_reconcile and workers == 0,
+        executor_config=executor_config,
+        limits=limits,
+    )
     where = "in this process" if workers == 0 else f"{workers} API worker process{'es' if workers > 1 else ''} + the reconciler here"
     typer.echo(f"cpnet control plane on http://{host}:{port} (docs at /docs), executor {executor}, policy {policy}, {where}", err=True)
     if workers == 0:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from cpnet.core.errors import CpnetError, UnknownNameError
 
@@ -50,12 +50,18 @@ def register(app: typer.Typer) -> None:
 
 
 def simulate(
-    scenario: Annotated[str | None, typer.Option("--scenario", help="Bundled scenario name (see `cpnet scenario list`) or YAML file (default: east-data-west-compute).")] = None,
-    trace: Annotated[str | None, typer.Option("--trace", help="Bundled trace (philly-sample[:load=X], gavel-continuous[:rate=R,jobs=N]) or a trace file "
-            "(Gavel .trace, Philly csv, Microsoft ITP csv, Alibaba openb pod list) (default: philly-sample).")] = None,
-    policy: Annotated[
-        list[str] | None, typer.Option("--policy", help=f"Policy to run; repeat to compare (default: {', '.join(DEFAULT_POLICIES)}).")
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="Bundled scenario name (see `cpnet scenario list`) or YAML file (default: east-data-west-compute).")
     ] = None,
+    trace: Annotated[
+        str | None,
+        typer.Option(
+            "--trace",
+            help="Bundled trace (philly-sample[:load=X], gavel-continuous[:rate=R,jobs=N]) or a trace file "
+            "(Gavel .trace, Philly csv, Microsoft ITP csv, Alibaba openb pod list) (default: philly-sample).",
+        ),
+    ] = None,
+    policy: Annotated[list[str] | None, typer.Option("--policy", help=f"Policy to run; repeat to compare (default: {', '.join(DEFAULT_POLICIES)}).")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Replay only the first N jobs of the trace.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the trace's job-type rule and the policies.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json and plots.")] = DEFAULT_OUT,
@@ -129,7 +135,7 @@ def _run_policies(
         for name in policies:
             task = bar.add_task(f"{name:>12}", total=len(job_list), sim_h=0.0)
 
-            def tick(now_s: float, done: int, task: int = task) -> None:
+            def tick(now_s: float, done: int, task: TaskID = task) -> None:
                 bar.update(task, completed=done, sim_h=(now_s - start_s) / 3600)
 
             t0 = time.perf_counter()

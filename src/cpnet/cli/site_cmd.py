@@ -16,7 +16,8 @@ site = typer.Typer(help="Sites of a cpnet server.", no_args_is_help=True)
 
 @site.command("list")
 def list_sites(
-    url: Annotated[str | None, typer.Option("--url")] = None, token: Annotated[str | None, typer.Option("--token")] = None,
+    url: Annotated[str | None, typer.Option("--url")] = None,
+    token: Annotated[str | None, typer.Option("--token")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Sites with state, tier and busy/total devices per model (emulated models marked *)."""

@@ -45,7 +45,7 @@ from cpnet.core.clock import Clock
 from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant, Tier
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot
 from cpnet.core.states import JobState, SiteState
-from cpnet.executors.base import Executor, LaunchRequest, Observation, RunStatus
+from cpnet.executors.base import Executor, LaunchRejected, LaunchRequest, Observation, RunStatus
 from cpnet.sched.feasibility import NetworkIndex
 from cpnet.sched.runner import SchedulerConfig, schedule
 
@@ -80,8 +80,14 @@ class StepReport:
 
 class Reconciler:
     def __init__(
-        self, store: Store, executor: Executor, clock: Clock, config: ReconcilerConfig | None = None, *,
-        throughput: ControlThroughput | None = None, catalog: Mapping[str, Accelerator] | None = None,
+        self,
+        store: Store,
+        executor: Executor,
+        clock: Clock,
+        config: ReconcilerConfig | None = None,
+        *,
+        throughput: ControlThroughput | None = None,
+        catalog: Mapping[str, Accelerator] | None = None,
         links: Sequence[Link] = (),
     ) -> None:
         self.store = store
@@ -111,7 +117,9 @@ class Reconciler:
             if job.state not in HOLDING and job.released:
                 continue
             if self.executor.adopt(job.id, job.attempt, job.handle or ""):
-                self.store.add_event(job.id, now, "adopted", f"attempt {job.attempt} still known to the {self.executor.name} executor after restart; re-attached")
+                self.store.add_event(
+                    job.id, now, "adopted", f"attempt {job.attempt} still known to the {self.executor.name} executor after restart; re-attached"
+                )
                 out[job.id] = "adopted"
             elif job.state in HOLDING:
                 self._requeue(job, now, "requeued", f"attempt {job.attempt}: process gone after restart; requeued", lost=False)
@@ -166,9 +174,9 @@ class Reconciler:
         if now - self._last_heartbeat_s >= self.config.site_heartbeat_s:
             self._last_heartbeat_s = now
             reported = self.executor.inventory()
-            for rec in self.store.list_sites():  # an executor's site it no longer reports is gone
-                if rec.source == "executor" and rec.site.id not in reported and rec.state == SiteState.UP:
-                    self.store.set_site_state(rec.site.id, SiteState.DOWN)
+            for known in self.store.list_sites():  # an executor's site it no longer reports is gone
+                if known.source == "executor" and known.site.id not in reported and known.state == SiteState.UP:
+                    self.store.set_site_state(known.site.id, SiteState.DOWN)
                     self._dirty = True
             for site_id, inv in reported.items():
                 rec = self.store.get_site(site_id)
@@ -209,9 +217,14 @@ class Reconciler:
                     self._end_attempt(job, now, o)
                     self.executor.forget(job.id)
                 continue
+            if job.state == JobState.SCHEDULED:  # launched before a crash, handle never recorded
+                self._mark_running(job, o.handle, now)
+                if o.status is RunStatus.RUNNING:
+                    continue
+                job = self.store.get_job(job.id)  # it also ended while we were down: record that too
+                if job is None or job.state != JobState.RUNNING:
+                    continue
             if o.status is RunStatus.RUNNING:
-                if job.state == JobState.SCHEDULED:  # launched before a crash, handle never recorded
-                    self._mark_running(job, o.handle, now)
                 continue
             self._record_end(job, o, now, report)
 
@@ -229,12 +242,13 @@ class Reconciler:
             self._last_heartbeat_s = -math.inf  # the site may be gone: re-read inventories this step
             where = f"at {job.site}" if job.site else ""
             if job.lost_count >= self.config.retry_limit:
-                why = (f"retry limit hit: lost {job.lost_count + 1} times to infrastructure failures "
-                       f"(retry_limit={self.config.retry_limit}); last {where}: {o.reason}")
+                why = (
+                    f"retry limit hit: lost {job.lost_count + 1} times to infrastructure failures "
+                    f"(retry_limit={self.config.retry_limit}); last {where}: {o.reason}"
+                )
                 ok = self.store.transition(job, JobState.FAILED, now, "retry-limit", why, **{**done, "reason": why})
             else:
-                msg = (f"attempt {job.attempt} failed by infrastructure {where} ({o.reason}); "
-                       f"requeued, retry {job.lost_count + 1} of {self.config.retry_limit}")
+                msg = f"attempt {job.attempt} failed by infrastructure {where} ({o.reason}); requeued, retry {job.lost_count + 1} of {self.config.retry_limit}"
                 ok = self._requeue(job, now, "lost", msg, lost=True, o=o, reason=f"infrastructure failure {where}: {o.reason}")
                 if ok and job.site:
                     self._avoid.setdefault(job.id, {})[job.site] = now + self.config.lost_site_avoid_s
@@ -248,14 +262,25 @@ class Reconciler:
             self.executor.forget(job.id)
             self._dirty = True
 
-    def _requeue(self, job: JobRecord, now: float, kind: str, message: str, *, lost: bool,
-                 o: Observation | None = None, reason: str | None = None) -> bool:
+    def _requeue(self, job: JobRecord, now: float, kind: str, message: str, *, lost: bool, o: Observation | None = None, reason: str | None = None) -> bool:
         attained, steps = self._progress(job, now)
         extra = {} if reason is None else {"reason": reason}
         ok = self.store.transition(
-            job, JobState.PENDING, now, kind, message, site=None, accelerator=None, num_devices=None,
-            handle=None, released=True, started_s=None, attained_device_s=attained, steps_done=steps,
-            lost_count=job.lost_count + (1 if lost else 0), **extra,
+            job,
+            JobState.PENDING,
+            now,
+            kind,
+            message,
+            site=None,
+            accelerator=None,
+            num_devices=None,
+            handle=None,
+            released=True,
+            started_s=None,
+            attained_device_s=attained,
+            steps_done=steps,
+            lost_count=job.lost_count + (1 if lost else 0),
+            **extra,
         )
         if ok:
             self._end_attempt(job, now, o)
@@ -298,8 +323,7 @@ class Reconciler:
         if not avoid:
             return spec
         others = [s for s in sites if s.id not in avoid and (spec.sites is None or s.id in spec.sites)]
-        if not any(n >= spec.num_devices and (spec.accelerators is None or m in spec.accelerators)
-                   for s in others for m, n in s.inventory.items()):
+        if not any(n >= spec.num_devices and (spec.accelerators is None or m in spec.accelerators) for s in others for m, n in s.inventory.items()):
             return spec  # nowhere else to go: retry where it was
         return replace(spec, sites=frozenset(s.id for s in others))
 
@@ -320,12 +344,18 @@ class Reconciler:
                 if pool in free:
                     free[pool] = max(free[pool] - job.num_devices, 0)
             if job.state == JobState.PENDING:
-                views.append(JobView(self._retry_spec(self._spec(job), sites), None, now, job.attained_device_s, job.steps_done, 0.0, restarts=max(job.attempt - 1, 0)))
+                views.append(
+                    JobView(self._retry_spec(self._spec(job), sites), None, now, job.attained_device_s, job.steps_done, 0.0, restarts=max(job.attempt - 1, 0))
+                )
             elif job.state in HOLDING and job.site and job.accelerator and job.num_devices:
                 spec = self._spec(job)
                 p = Placement(job.id, job.site, job.accelerator, job.num_devices)
                 as_of = job.started_s if job.started_s is not None else now
-                views.append(JobView(spec, p, as_of, job.attained_device_s, job.steps_done, self._rate(spec, p.accelerator, p.num_devices), restarts=max(job.attempt - 1, 0)))
+                views.append(
+                    JobView(
+                        spec, p, as_of, job.attained_device_s, job.steps_done, self._rate(spec, p.accelerator, p.num_devices), restarts=max(job.attempt - 1, 0)
+                    )
+                )
         if views:
             self._tail_arrival_s = max(self._tail_arrival_s, max(v.spec.arrival_s for v in views))
         tenants = {tid: Tenant(tid, w) for tid, w in self.store.tenants().items()}
@@ -341,7 +371,9 @@ class Reconciler:
         if decision.empty:
             return
         moving = [p for p in decision.placements if jobs[p.job_id].state in HOLDING]
-        stop = list(decision.preemptions) + [p.job_id for p in moving if (jobs[p.job_id].site, jobs[p.job_id].accelerator, jobs[p.job_id].num_devices) != (p.site, p.accelerator, p.num_devices)]
+        stop = list(decision.preemptions) + [
+            p.job_id for p in moving if (jobs[p.job_id].site, jobs[p.job_id].accelerator, jobs[p.job_id].num_devices) != (p.site, p.accelerator, p.num_devices)
+        ]
         if stop and not self._stop_all(stop, jobs, now, report):
             self._dirty = True  # devices not yet free: place nothing this step, retry next one
             return
@@ -359,13 +391,24 @@ class Reconciler:
         for p in placed:
             job = fresh[p.job_id]
             msg = f"placed on {p.num_devices} x {p.accelerator} at {p.site} (attempt {job.attempt + 1})"
-            changes.append((job, JobState.SCHEDULED, "scheduled", msg, dict(site=p.site, accelerator=p.accelerator, num_devices=p.num_devices, attempt=job.attempt + 1, released=False, handle=None, started_s=None)))
+            changes.append(
+                (
+                    job,
+                    JobState.SCHEDULED,
+                    "scheduled",
+                    msg,
+                    dict(
+                        site=p.site, accelerator=p.accelerator, num_devices=p.num_devices, attempt=job.attempt + 1, released=False, handle=None, started_s=None
+                    ),
+                )
+            )
         record = dict(
             placements=[[p.job_id, p.site, p.accelerator, p.num_devices] for p in decision.placements],
-            preemptions=list(decision.preemptions), infeasible=[[i.job_id, i.reason] for i in decision.infeasible],
+            preemptions=list(decision.preemptions),
+            infeasible=[[i.job_id, i.reason] for i in decision.infeasible],
         )
         applied = self.store.apply_decision(now, self.policy.name, record, changes)
-        for (job, dst, *_), ok in zip(changes, applied):
+        for (job, dst, *_), ok in zip(changes, applied, strict=True):
             if ok and dst == JobState.SCHEDULED:
                 self._launch(self.store.get_job(job.id), now, report)  # type: ignore[arg-type]
 
@@ -403,14 +446,40 @@ class Reconciler:
         if job.spec.get("workdir"):
             env["CPNET_WORKDIR"] = str(job.spec["workdir"])
         run_dir = Path(self.config.run_dir)
-        req = LaunchRequest(job.id, job.attempt, p, list(job.spec.get("command") or []), env,
-                            str(job_log_path(run_dir, job.id)), str(run_dir / "checkpoints" / job.id))
+        req = LaunchRequest(
+            job.id,
+            job.attempt,
+            p,
+            list(job.spec.get("command") or []),
+            env,
+            str(job_log_path(run_dir, job.id)),
+            str(run_dir / "checkpoints" / job.id),
+            job.tenant_id,
+        )
         try:
             handle = self.executor.launch(req)
-        except Exception as exc:  # infrastructure failure: the job goes back to the queue
-            self._requeue(job, now, "launch-failed", f"attempt {job.attempt}: launch failed: {exc}", lost=True)
+        except LaunchRejected as exc:  # the job's own spec cannot run here: retrying cannot help
+            why = f"launch refused: {exc}"
+            self.store.transition(job, JobState.FAILED, now, "launch-refused", why, finished_s=now, released=True, reason=why)
+            report.ended.append(job.id)
+            self._dirty = True
+            return
+        except Exception as exc:  # infrastructure failure: back to the queue, counted against the retry limit
+            if job.lost_count >= self.config.retry_limit:
+                why = f"retry limit hit: launch failed {job.lost_count + 1} times (retry_limit={self.config.retry_limit}); last: {exc}"
+                self.store.transition(job, JobState.FAILED, now, "retry-limit", why, finished_s=now, released=True, reason=why)
+                report.ended.append(job.id)
+            else:
+                self._requeue(
+                    job,
+                    now,
+                    "launch-failed",
+                    f"attempt {job.attempt}: launch failed: {exc}; retry {job.lost_count + 1} of {self.config.retry_limit}",
+                    lost=True,
+                )
+                report.requeued.append(job.id)
             self._policy_state = None
-            report.requeued.append(job.id)
+            self._dirty = True
             return
         self._mark_running(job, handle, now)
         report.launched.append(job.id)
@@ -427,10 +496,15 @@ class Reconciler:
             s = job.spec
             acc = s.get("accelerator")
             spec = JobSpec(
-                id=job.id, tenant=job.tenant_id, job_type=s.get("job_type") or GENERIC_JOB_TYPE,
-                num_devices=int(s.get("devices", 1)), total_steps=float(s.get("total_steps") or GENERIC_TOTAL_STEPS),
-                arrival_s=job.submitted_s, priority_weight=float(s.get("priority_weight", 1.0)),
-                accelerators=frozenset([acc]) if acc else None, data_site=s.get("data_site"),
+                id=job.id,
+                tenant=job.tenant_id,
+                job_type=s.get("job_type") or GENERIC_JOB_TYPE,
+                num_devices=int(s.get("devices", 1)),
+                total_steps=float(s.get("total_steps") or GENERIC_TOTAL_STEPS),
+                arrival_s=job.submitted_s,
+                priority_weight=float(s.get("priority_weight", 1.0)),
+                accelerators=frozenset([acc]) if acc else None,
+                data_site=s.get("data_site"),
                 sites=frozenset(s["sites"]) if s.get("sites") else None,
             )
             self._specs[job.id] = spec
@@ -438,4 +512,3 @@ class Reconciler:
 
     def _rate(self, spec: JobSpec, accelerator: str, n: int) -> float:
         return self.throughput.steps_per_s(spec.job_type, accelerator, n) or 0.0
-

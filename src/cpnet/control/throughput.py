@@ -21,14 +21,14 @@ GENERIC_TOTAL_STEPS = 3600.0
 
 # The canonical keys, used only while the catalog package cannot be loaded.
 CANONICAL_MODELS = (
-    "K80 P100 V100 T4 A10 A100 A800 H100 H800 H20 H200 MI250X MI300X Gaudi2 Gaudi3 Ascend-910B "
-    "MLU370-X8 MLU590 MTT-S4000 Hygon-DCU Jetson-AGX-Orin Qualcomm-AI100 Huashan-A1000 RTX2080Ti RTX6000"
-).split()
+    *("K80", "P100", "V100", "T4", "A10", "A100", "A800", "H100", "H800", "H20", "H200", "MI250X", "MI300X", "Gaudi2", "Gaudi3"),
+    *("Ascend-910B", "MLU370-X8", "MLU590", "MTT-S4000", "Hygon-DCU", "Jetson-AGX-Orin", "Qualcomm-AI100", "Huashan-A1000", "RTX2080Ti", "RTX6000"),
+)
 
 
 def load_catalog_or_empty() -> Mapping[str, Accelerator]:
     try:
-        from cpnet.catalog import load_catalog  # type: ignore[attr-defined]
+        from cpnet.catalog import load_catalog
     except ImportError:
         return {}
     return load_catalog()
@@ -62,7 +62,8 @@ class ControlThroughput:
 
 def load_control_throughput(catalog: Mapping[str, Accelerator]) -> ControlThroughput:
     try:
-        from cpnet.catalog import load_throughputs  # type: ignore[attr-defined]
+        from cpnet.catalog import Catalog, load_throughputs
     except ImportError:
         return ControlThroughput(None)
-    return ControlThroughput(load_throughputs(catalog) if catalog else None)
+    # The throughput model needs the catalog's datasheet entries: an empty fallback mapping gets none.
+    return ControlThroughput(load_throughputs(catalog) if isinstance(catalog, Catalog) and catalog else None)

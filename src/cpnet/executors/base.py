@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from cpnet.core.errors import CpnetError
 from cpnet.core.snapshot import Placement
 
 
@@ -21,6 +22,12 @@ class LaunchRequest:
     env: Mapping[str, str] = field(default_factory=dict)  # extra variables from the job spec
     log_path: str = ""  # where stdout+stderr go
     checkpoint_dir: str = ""  # survives requeue; exported as CPNET_CHECKPOINT_DIR
+    tenant: str = ""  # whose job it is: the local executor runs it as that tenant's user
+
+
+class LaunchRejected(CpnetError):
+    """The job cannot be launched as specified (its working directory does not exist, its tenant
+    may not run here): the job's fault, not the infrastructure's, so it fails without a retry."""
 
 
 class RunStatus(StrEnum):

@@ -32,6 +32,7 @@ them (`adopt` is True only for runs this process launched); their subprocesses d
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import zlib
@@ -84,12 +85,17 @@ class RayExecutor:
     name = "ray"
 
     def __init__(
-        self, address: str | None = None, site: str | None = None, namespace: str = "cpnet",
-        gang_timeout_s: float = 60.0, gang_strategy: str = "PACK", timing_wait_s: float = 10.0,
+        self,
+        address: str | None = None,
+        site: str | None = None,
+        namespace: str = "cpnet",
+        gang_timeout_s: float = 60.0,
+        gang_strategy: str = "PACK",
+        timing_wait_s: float = 10.0,
         master_port_base: int = 29500,
     ) -> None:
         if not ray.is_initialized():
-            ray.init(address=address, namespace=namespace, log_to_driver=False, logging_level="WARNING")
+            ray.init(address=address, namespace=namespace, log_to_driver=False, logging_level=logging.WARNING)
         ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
         self.site = site
         self.gang_timeout_s = gang_timeout_s
@@ -106,10 +112,10 @@ class RayExecutor:
         keys: dict[tuple[str, str], _PoolKeys] = {}
         for node in ray.nodes():
             res: Mapping[str, float] = node.get("Resources") or {}
-            sites = [k[len(SITE_PREFIX):] for k in res if k.startswith(SITE_PREFIX)]
+            sites = [k[len(SITE_PREFIX) :] for k in res if k.startswith(SITE_PREFIX)]
             if sites:
                 site = sites[0]
-                models = {k[len(ACCEL_PREFIX):]: (k, int(v)) for k, v in res.items() if k.startswith(ACCEL_PREFIX)}
+                models = {k[len(ACCEL_PREFIX) :]: (k, int(v)) for k, v in res.items() if k.startswith(ACCEL_PREFIX)}
                 gpu = res.get("GPU", 0) > 0
                 pool_keys = {m: _PoolKeys(k, (SITE_PREFIX + site,), gpu) for m, (k, _) in models.items()}
             elif self.site is not None:
@@ -131,8 +137,8 @@ class RayExecutor:
                 counts[model] = counts.get(model, 0) + (n if node.get("Alive") else 0)
                 if node.get("Alive"):
                     keys[(site, model)] = pool_keys[model]
-        for site, models in self._seen.items():  # a dead node's resources are gone from ray.nodes()
-            for model in models:
+        for site, seen_models in self._seen.items():  # a dead node's resources are gone from ray.nodes()
+            for model in seen_models:
                 inv.setdefault(site, {}).setdefault(model, 0)
         return inv, keys
 
@@ -149,8 +155,7 @@ class RayExecutor:
         if pool.gpu:
             bundle["GPU"] = 1.0
         n = max(p.num_devices, 1)
-        pg = placement_group([dict(bundle) for _ in range(n)], strategy=self.gang_strategy,
-                             name=f"cpnet-{request.job_id}-{request.attempt}")
+        pg = placement_group([dict(bundle) for _ in range(n)], strategy=self.gang_strategy, name=f"cpnet-{request.job_id}-{request.attempt}")
         handle = f"{request.job_id}/{request.attempt}/pg:{pg.id.hex()}"
         self._runs[request.job_id] = _Run(request, handle, pg, time.monotonic())
         return handle
@@ -169,16 +174,25 @@ class RayExecutor:
         for rank in range(world):
             env = dict(req.env)
             env.update(
-                CPNET_JOB_ID=req.job_id, CPNET_ATTEMPT=str(req.attempt), CPNET_SITE=p.site,
-                CPNET_ACCELERATOR=p.accelerator, CPNET_DEVICES=str(p.num_devices), CPNET_RANK=str(rank),
-                CPNET_WORLD_SIZE=str(world), CPNET_MASTER_ADDR=master, CPNET_MASTER_PORT=str(port),
+                CPNET_JOB_ID=req.job_id,
+                CPNET_ATTEMPT=str(req.attempt),
+                CPNET_SITE=p.site,
+                CPNET_ACCELERATOR=p.accelerator,
+                CPNET_DEVICES=str(p.num_devices),
+                CPNET_RANK=str(rank),
+                CPNET_WORLD_SIZE=str(world),
+                CPNET_MASTER_ADDR=master,
+                CPNET_MASTER_PORT=str(port),
             )
             if req.checkpoint_dir:
                 env["CPNET_CHECKPOINT_DIR"] = req.checkpoint_dir
             rank_log = log if rank == 0 or not log else f"{log}.rank{rank}"
             strategy = PlacementGroupSchedulingStrategy(run.pg, placement_group_bundle_index=rank)
             ref = self._worker.options(
-                num_cpus=0, num_gpus=1 if uses_gpu else 0, max_retries=0, scheduling_strategy=strategy,
+                num_cpus=0,
+                num_gpus=1 if uses_gpu else 0,
+                max_retries=0,
+                scheduling_strategy=strategy,
                 resources={k: v for k, v in run.pg.bundle_specs[rank].items() if k not in ("GPU", "CPU")},
                 name=f"cpnet:{req.job_id}:{req.attempt}:{rank}",
             ).remote(list(req.command), env, rank_log, cwd, req.checkpoint_dir)
@@ -306,6 +320,7 @@ class RayExecutor:
 # -- runs on the site's node; stdlib only (pickled by value, cpnet need not be installed there) -----
 def _run_rank(command: list[str], env: dict[str, str], log_path: str, cwd: str, checkpoint_dir: str) -> dict[str, Any]:
     """Run one rank of a job to completion; return its exit code, node and timing."""
+    import contextlib
     import os
     import signal
     import subprocess
@@ -322,15 +337,21 @@ def _run_rank(command: list[str], env: dict[str, str], log_path: str, cwd: str, 
         os.makedirs(cwd, exist_ok=True)
     energy0 = _nvml_energy_mj(gpus)
     start_s = time.time()
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    try:
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=full_env, cwd=cwd or None, start_new_session=True, preexec_fn=_die_with_parent)
-    except OSError as exc:  # command not found / not executable: the job's own error
-        return {"exit_code": 127, "error": str(exc), "node_id": node_id, "start_s": start_s, "end_s": time.time()}
-    finally:
-        if log_path:
-            log.close()  # type: ignore[union-attr]
+    # The child holds its own copy of the log descriptor: ours is closed once it is spawned.
+    with open(log_path, "ab") if log_path else contextlib.nullcontext(subprocess.DEVNULL) as log:
+        try:
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=cwd or None,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:  # command not found / not executable: the job's own error
+            return {"exit_code": 127, "error": str(exc), "node_id": node_id, "start_s": start_s, "end_s": time.time()}
     try:
         # ray.cancel raises KeyboardInterrupt through the interpreter's pending-signal flag, which a
         # blocking waitpid would never look at: poll instead.

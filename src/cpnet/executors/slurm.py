@@ -39,8 +39,23 @@ from cpnet.core.errors import CpnetError
 from cpnet.executors.base import LaunchRequest, Observation, RunStatus
 from cpnet.executors.registry import register_executor
 
-ACTIVE = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_FED",
-                    "REQUEUE_HOLD", "RESIZING", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "SPECIAL_EXIT"})
+ACTIVE = frozenset(
+    {
+        "PENDING",
+        "CONFIGURING",
+        "RUNNING",
+        "COMPLETING",
+        "SUSPENDED",
+        "REQUEUED",
+        "REQUEUE_FED",
+        "REQUEUE_HOLD",
+        "RESIZING",
+        "SIGNALING",
+        "STAGE_OUT",
+        "RESV_DEL_HOLD",
+        "SPECIAL_EXIT",
+    }
+)
 SUCCEEDED = frozenset({"COMPLETED"})
 FAILED = frozenset({"FAILED", "OUT_OF_MEMORY", "TIMEOUT"})
 LOST = frozenset({"NODE_FAIL", "BOOT_FAIL", "PREEMPTED", "DEADLINE", "REVOKED", "LOST"})
@@ -79,9 +94,15 @@ class SlurmExecutor:
     name = "slurm"
 
     def __init__(
-        self, site: str = "slurm", partitions: Mapping[str, str] | None = None, gres: Mapping[str, str] | None = None,
-        slurm_conf: str | None = None, script_dir: str = ".cpnet/slurm", bin_dir: str | None = None,
-        sbatch_args: Sequence[str] = (), sacct_wait_s: float = 30.0,
+        self,
+        site: str = "slurm",
+        partitions: Mapping[str, str] | None = None,
+        gres: Mapping[str, str] | None = None,
+        slurm_conf: str | None = None,
+        script_dir: str = ".cpnet/slurm",
+        bin_dir: str | None = None,
+        sbatch_args: Sequence[str] = (),
+        sacct_wait_s: float = 30.0,
     ) -> None:
         self.site = site
         self.partitions = dict(partitions or {})
@@ -136,8 +157,15 @@ class SlurmExecutor:
             raise CpnetError(f"slurm: no usable node has GRES {self._gres_name(p.accelerator)} for {p.accelerator}")
         nodes = math.ceil(n / per_node)
         script = self._write_script(request, nodes)
-        argv = ["sbatch", "--parsable", "--no-requeue", f"--job-name=cpnet-{request.job_id}-{request.attempt}",
-                f"--nodes={nodes}", f"--ntasks={nodes}", f"--gres={self._gres_name(p.accelerator)}:{math.ceil(n / nodes)}"]
+        argv = [
+            "sbatch",
+            "--parsable",
+            "--no-requeue",
+            f"--job-name=cpnet-{request.job_id}-{request.attempt}",
+            f"--nodes={nodes}",
+            f"--ntasks={nodes}",
+            f"--gres={self._gres_name(p.accelerator)}:{math.ceil(n / nodes)}",
+        ]
         if p.accelerator in self.partitions:
             argv.append(f"--partition={self.partitions[p.accelerator]}")
         if request.log_path:
@@ -153,8 +181,14 @@ class SlurmExecutor:
     def _write_script(self, request: LaunchRequest, nodes: int) -> Path:
         p = request.placement
         env = dict(request.env)
-        env.update(CPNET_JOB_ID=request.job_id, CPNET_ATTEMPT=str(request.attempt), CPNET_SITE=p.site,
-                   CPNET_ACCELERATOR=p.accelerator, CPNET_DEVICES=str(p.num_devices), CPNET_WORLD_SIZE=str(nodes))
+        env.update(
+            CPNET_JOB_ID=request.job_id,
+            CPNET_ATTEMPT=str(request.attempt),
+            CPNET_SITE=p.site,
+            CPNET_ACCELERATOR=p.accelerator,
+            CPNET_DEVICES=str(p.num_devices),
+            CPNET_WORLD_SIZE=str(nodes),
+        )
         if request.checkpoint_dir:
             env["CPNET_CHECKPOINT_DIR"] = request.checkpoint_dir
         lines = ["#!/bin/bash", *(f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()))]
@@ -205,7 +239,9 @@ class SlurmExecutor:
                 rec = None
         rec = rec or self.record(run.slurm_id, run.gres)
         if rec is None:
-            return Observation(run.job_id, run.attempt, run.slurm_id, RunStatus.LOST, None, f"Slurm job {run.slurm_id} vanished: no queue entry and no accounting record")
+            return Observation(
+                run.job_id, run.attempt, run.slurm_id, RunStatus.LOST, None, f"Slurm job {run.slurm_id} vanished: no queue entry and no accounting record"
+            )
         if rec.state in ACTIVE:
             return None
         gres = rec.gres_count if rec.gres_count else run.devices
@@ -231,8 +267,7 @@ class SlurmExecutor:
         for line in out.stdout.splitlines() if out.returncode == 0 else []:
             jid, state, code, elapsed, tres = (line.split("|") + [""] * 5)[:5]
             if jid == slurm_id:
-                return SlurmRecord(state.split()[0], exit_code(code), float(elapsed) if elapsed.isdigit() else None,
-                                   tres_count(tres, gres), "sacct")
+                return SlurmRecord(state.split()[0], exit_code(code), float(elapsed) if elapsed.isdigit() else None, tres_count(tres, gres), "sacct")
         return None
 
     def _scontrol(self, slurm_id: str) -> SlurmRecord | None:
@@ -240,8 +275,7 @@ class SlurmExecutor:
         f = key_values(out.stdout) if out.returncode == 0 else {}
         if f.get("JobId") != slurm_id:
             return None
-        return SlurmRecord(f["JobState"], exit_code(f.get("ExitCode", "")), elapsed_s(f.get("StartTime"), f.get("EndTime")),
-                           None, "scontrol")
+        return SlurmRecord(f["JobState"], exit_code(f.get("ExitCode", "")), elapsed_s(f.get("StartTime"), f.get("EndTime")), None, "scontrol")
 
     def _jobcomp(self, slurm_id: str) -> SlurmRecord | None:
         cfg = config_values(self._cmd("scontrol", "show", "config", check=False).stdout)
@@ -254,8 +288,7 @@ class SlurmExecutor:
         for line in reversed(lines):
             f = key_values(line)
             if f.get("JobId") == slurm_id:
-                return SlurmRecord(f["JobState"], exit_code(f.get("ExitCode", "")),
-                                   elapsed_s(f.get("StartTime"), f.get("EndTime")), None, "jobcomp")
+                return SlurmRecord(f["JobState"], exit_code(f.get("ExitCode", "")), elapsed_s(f.get("StartTime"), f.get("EndTime")), None, "jobcomp")
         return None
 
     # -- cancel / adopt / forget -------------------------------------------------------------------
@@ -329,7 +362,7 @@ def elapsed_s(start: str | None, end: str | None) -> float | None:
 
 
 def key_values(text: str) -> dict[str, str]:
-    """"A=1 B=x" (scontrol -o, jobcomp lines) -> {"A": "1", "B": "x"}."""
+    """ "A=1 B=x" (scontrol -o, jobcomp lines) -> {"A": "1", "B": "x"}."""
     return {k: v for k, _, v in (item.partition("=") for item in text.split()) if k}
 
 

@@ -2,8 +2,8 @@
 
 Debian's `slurm-wlm` + `munge`: its own munge key and socket, a generated slurm.conf on free
 ports, one node (this host, named `cpnet0`) with `cpus` CPUs and `gpus` GRES `gpu:<gres_type>`.
-Without real GPUs, slurmd drops file-less GPUs, so each fake GPU is a symlink to /dev/null (a
-character device): Slurm allocates, counts and exports them (SLURM_JOB_GPUS, CUDA_VISIBLE_DEVICES)
+Without real GPUs, slurmd drops file-less GPUs, so each fake GPU is a character device node of
+the null device (1:3) made in the testbed directory (a symlink to /dev/null where mknod is refused): Slurm allocates, counts and exports them (SLURM_JOB_GPUS, CUDA_VISIBLE_DEVICES)
 like real ones.
 
 Accounting, when Debian's `slurmdbd` and `mariadb-server` are installed (`accounting=True`): a
@@ -26,6 +26,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -94,8 +95,12 @@ class SlurmTestbed:
             key.chmod(0o400)
         for i in range(self.gpus):
             dev = r / "dev" / f"gpu{i}"
-            if not dev.is_symlink():
-                dev.symlink_to("/dev/null")
+            if not dev.exists() and not dev.is_symlink():
+                try:  # a private node of the null device: whatever Slurm does to its GPU files stays off /dev/null
+                    os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+                    dev.chmod(0o666)
+                except PermissionError:  # no CAP_MKNOD: the shared device itself
+                    dev.symlink_to("/dev/null")
         host = socket.gethostname().split(".")[0]
         if self.accounting:
             dbd_port = _free_port()
@@ -110,43 +115,45 @@ class SlurmTestbed:
             self._write_db_config(host, dbd_port)
         else:
             accounting = ["AccountingStorageType=accounting_storage/none", "JobAcctGatherType=jobacct_gather/none"]
-        self.conf.write_text("\n".join([
-            f"ClusterName={self.cluster}",
-            f"SlurmctldHost={host}(127.0.0.1)",
-            f"SlurmctldPort={_free_port()}",
-            f"SlurmdPort={_free_port()}",
-            "AuthType=auth/munge",
-            f"AuthInfo=socket={r}/munge/munge.sock",
-            "CredType=cred/munge",
-            "MpiDefault=none",
-            "ProctrackType=proctrack/linuxproc",  # no cgroups needed (containers, CI)
-            "TaskPlugin=task/none",
-            "SelectType=select/cons_tres",
-            "SelectTypeParameters=CR_Core",
-            "SlurmdParameters=config_overrides",  # the node may claim more CPUs than the host has
-            "ReturnToService=1",  # an admin-downed node stays down until resumed
-            "SlurmUser=root",
-            "SlurmdUser=root",
-            f"SlurmctldPidFile={r}/slurmctld.pid",
-            f"SlurmdPidFile={r}/slurmd.pid",
-            f"SlurmdSpoolDir={r}/spool",
-            f"StateSaveLocation={r}/state",
-            f"SlurmctldLogFile={r}/log/slurmctld.log",
-            f"SlurmdLogFile={r}/log/slurmd.log",
-            *accounting,
-            "JobCompType=jobcomp/filetxt",
-            f"JobCompLoc={self.jobcomp}",
-            "GresTypes=gpu",
-            "MinJobAge=300",
-            "SchedulerParameters=sched_interval=1",
-            f"NodeName={NODE} NodeAddr=127.0.0.1 NodeHostname={host} CPUs={self.cpus} RealMemory=1024 "
-            f"Gres=gpu:{self.gres_type}:{self.gpus} State=UNKNOWN",
-            f"PartitionName={self.partition} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP",
-            "",
-        ]))
-        (r / "gres.conf").write_text(
-            f"AutoDetect=off\nNodeName={NODE} Name=gpu Type={self.gres_type} File={r}/dev/gpu[0-{self.gpus - 1}]\n"
+        self.conf.write_text(
+            "\n".join(
+                [
+                    f"ClusterName={self.cluster}",
+                    f"SlurmctldHost={host}(127.0.0.1)",
+                    f"SlurmctldPort={_free_port()}",
+                    f"SlurmdPort={_free_port()}",
+                    "AuthType=auth/munge",
+                    f"AuthInfo=socket={r}/munge/munge.sock",
+                    "CredType=cred/munge",
+                    "MpiDefault=none",
+                    "ProctrackType=proctrack/linuxproc",  # no cgroups needed (containers, CI)
+                    "TaskPlugin=task/none",
+                    "SelectType=select/cons_tres",
+                    "SelectTypeParameters=CR_Core",
+                    "SlurmdParameters=config_overrides",  # the node may claim more CPUs than the host has
+                    "ReturnToService=1",  # an admin-downed node stays down until resumed
+                    "SlurmUser=root",
+                    "SlurmdUser=root",
+                    f"SlurmctldPidFile={r}/slurmctld.pid",
+                    f"SlurmdPidFile={r}/slurmd.pid",
+                    f"SlurmdSpoolDir={r}/spool",
+                    f"StateSaveLocation={r}/state",
+                    f"SlurmctldLogFile={r}/log/slurmctld.log",
+                    f"SlurmdLogFile={r}/log/slurmd.log",
+                    *accounting,
+                    "JobCompType=jobcomp/filetxt",
+                    f"JobCompLoc={self.jobcomp}",
+                    "GresTypes=gpu",
+                    "MinJobAge=300",
+                    "SchedulerParameters=sched_interval=1",
+                    f"NodeName={NODE} NodeAddr=127.0.0.1 NodeHostname={host} CPUs={self.cpus} RealMemory=1024 "
+                    f"Gres=gpu:{self.gres_type}:{self.gpus} State=UNKNOWN",
+                    f"PartitionName={self.partition} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP",
+                    "",
+                ]
+            )
         )
+        (r / "gres.conf").write_text(f"AutoDetect=off\nNodeName={NODE} Name=gpu Type={self.gres_type} File={r}/dev/gpu[0-{self.gpus - 1}]\n")
 
     def _write_db_config(self, host: str, dbd_port: int) -> None:
         """MariaDB's init file (slurmdbd's own database user) and slurmdbd.conf (next to slurm.conf,
@@ -164,23 +171,27 @@ class SlurmTestbed:
         )
         init.chmod(0o600)
         dbd = r / "slurmdbd.conf"
-        dbd.write_text("\n".join([
-            "AuthType=auth/munge",
-            f"AuthInfo=socket={r}/munge/munge.sock",
-            f"DbdHost={host}",
-            "DbdAddr=127.0.0.1",
-            f"DbdPort={dbd_port}",
-            "SlurmUser=root",
-            f"PidFile={r}/slurmdbd.pid",
-            f"LogFile={r}/log/slurmdbd.log",
-            "StorageType=accounting_storage/mysql",
-            "StorageHost=127.0.0.1",
-            f"StoragePort={self._db_port}",
-            "StorageUser=slurm",
-            f"StoragePass={password}",
-            "StorageLoc=slurm_acct_db",
-            "",
-        ]))
+        dbd.write_text(
+            "\n".join(
+                [
+                    "AuthType=auth/munge",
+                    f"AuthInfo=socket={r}/munge/munge.sock",
+                    f"DbdHost={host}",
+                    "DbdAddr=127.0.0.1",
+                    f"DbdPort={dbd_port}",
+                    "SlurmUser=root",
+                    f"PidFile={r}/slurmdbd.pid",
+                    f"LogFile={r}/log/slurmdbd.log",
+                    "StorageType=accounting_storage/mysql",
+                    "StorageHost=127.0.0.1",
+                    f"StoragePort={self._db_port}",
+                    "StorageUser=slurm",
+                    f"StoragePass={password}",
+                    "StorageLoc=slurm_acct_db",
+                    "",
+                ]
+            )
+        )
         dbd.chmod(0o600)
 
     def _start_accounting(self, deadline: float) -> None:
@@ -188,19 +199,36 @@ class SlurmTestbed:
         r, db = self.root, self.db_dir
         data = db / "data"
         # A test database: durability traded for speed (slurmdbd creates ~40 tables on first start).
-        opts = ["--no-defaults", f"--datadir={data}", "--user=root", "--skip-name-resolve",
-                "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M", "--innodb-flush-log-at-trx-commit=0",
-                "--innodb-doublewrite=0", "--skip-log-bin"]
+        opts = [
+            "--no-defaults",
+            f"--datadir={data}",
+            "--user=root",
+            "--skip-name-resolve",
+            "--innodb-buffer-pool-size=32M",
+            "--innodb-log-file-size=16M",
+            "--innodb-flush-log-at-trx-commit=0",
+            "--innodb-doublewrite=0",
+            "--skip-log-bin",
+        ]
         if not (data / "mysql").is_dir():
-            out = self._run("mariadb-install-db", *opts, "--skip-test-db", "--auth-root-authentication-method=socket",
-                            timeout_s=120)
+            out = self._run("mariadb-install-db", *opts, "--skip-test-db", "--auth-root-authentication-method=socket", timeout_s=120)
             if out.returncode != 0:
                 raise CpnetError(f"mariadb-install-db failed ({out.stderr.strip()[-300:] or out.returncode})")
         with open(r / "log" / "mariadbd.log", "ab") as log:
             self._mariadbd = subprocess.Popen(
-                ["mariadbd", *opts, f"--socket={db}/mariadbd.sock", f"--pid-file={db}/mariadbd.pid",
-                 "--bind-address=127.0.0.1", f"--port={self._db_port}", f"--init-file={db}/init.sql"],
-                env={**os.environ, **self.env()}, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                [
+                    "mariadbd",
+                    *opts,
+                    f"--socket={db}/mariadbd.sock",
+                    f"--pid-file={db}/mariadbd.pid",
+                    "--bind-address=127.0.0.1",
+                    f"--port={self._db_port}",
+                    f"--init-file={db}/init.sql",
+                ],
+                env={**os.environ, **self.env()},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
                 start_new_session=True,  # outlives `slurm_testbed start`, stopped by its pid file
             )
         _wait_for(lambda: _listening(self._db_port), deadline, f"MariaDB did not listen on port {self._db_port}", r)
@@ -228,13 +256,19 @@ class SlurmTestbed:
         if not slurm_installed():
             raise CpnetError("Slurm is not installed: apt-get install slurm-wlm munge (or run scripts/system-deps.sh)")
         if self.accounting and not accounting_installed():
-            raise CpnetError("Slurm accounting is not installed: apt-get install slurmdbd mariadb-server "
-                             "(or run scripts/system-deps.sh)")
+            raise CpnetError("Slurm accounting is not installed: apt-get install slurmdbd mariadb-server (or run scripts/system-deps.sh)")
         self.write_config()
         r = self.root
         deadline = time.monotonic() + timeout_s
-        munged = ("munged", "--force", f"--key-file={r}/munge/munge.key", f"--socket={r}/munge/munge.sock",
-                  f"--pid-file={r}/munge/munged.pid", f"--log-file={r}/log/munged.log", f"--seed-file={r}/munge/seed")
+        munged = (
+            "munged",
+            "--force",
+            f"--key-file={r}/munge/munge.key",
+            f"--socket={r}/munge/munge.sock",
+            f"--pid-file={r}/munge/munged.pid",
+            f"--log-file={r}/log/munged.log",
+            f"--seed-file={r}/munge/seed",
+        )
         daemons = [("slurmctld", "-c"), ("slurmd", "-N", NODE)]  # -c: a clean start, no state from an earlier run
         try:
             self._start(munged)
@@ -242,8 +276,7 @@ class SlurmTestbed:
                 self._start_accounting(deadline)
             for argv in daemons:
                 self._start(argv)
-            _wait_for(lambda: self._run("sinfo", "-h", "-N", "-o", "%t").stdout.strip() == "idle", deadline,
-                      "Slurm node did not become idle", r)
+            _wait_for(lambda: self._run("sinfo", "-h", "-N", "-o", "%t").stdout.strip() == "idle", deadline, "Slurm node did not become idle", r)
         except BaseException:
             self.stop()
             raise
@@ -257,8 +290,7 @@ class SlurmTestbed:
         """Stop slurmd and slurmctld, then slurmdbd and munged, then MariaDB (by their pid files,
         each group at once); safe to call twice. `clean`: also delete the database's files."""
         r = self.root
-        for group in ((r / "slurmd.pid", r / "slurmctld.pid"), (r / "slurmdbd.pid", r / "munge" / "munged.pid"),
-                      (self.db_dir / "mariadbd.pid",)):
+        for group in ((r / "slurmd.pid", r / "slurmctld.pid"), (r / "slurmdbd.pid", r / "munge" / "munged.pid"), (self.db_dir / "mariadbd.pid",)):
             self._terminate(group)
         if clean:
             shutil.rmtree(self.db_dir, ignore_errors=True)

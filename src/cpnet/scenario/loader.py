@@ -171,7 +171,7 @@ def _build(spec: ScenarioSpec, path: str) -> Scenario:
         for s in spec.sites
     )
     by_id = {s.id: s for s in sites}
-    links = tuple(_build_link(l, by_id, network) for l in spec.links)
+    links = tuple(_build_link(link, by_id, network) for link in spec.links)
     tenants = {t.id: Tenant(id=t.id, weight=t.weight) for t in spec.tenants}
     return Scenario(
         name=spec.name,

@@ -32,7 +32,7 @@ class Scenario:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {s.id: s for s in self.sites})
-        object.__setattr__(self, "_link_index", {frozenset((l.a, l.b)): l for l in self.links})
+        object.__setattr__(self, "_link_index", {frozenset((link.a, link.b)): link for link in self.links})
 
     def __hash__(self) -> int:
         return hash((self.name, self.path))

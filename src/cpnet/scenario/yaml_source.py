@@ -69,13 +69,16 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
 
 
 def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
+    # The stubs leave Node.value untyped: a mapping node holds (key, value) node pairs, a sequence node its item nodes.
     if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
+        pairs: list[tuple[yaml.Node, yaml.Node]] = node.value
+        for key, value in pairs:
             if isinstance(key, yaml.ScalarNode) and key.value == str(part):
                 return value
         return None
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-        return node.value[part]
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+        items: list[yaml.Node] = node.value
+        return items[part] if 0 <= part < len(items) else None
     return None
 
 

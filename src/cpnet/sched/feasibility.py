@@ -26,9 +26,7 @@ from cpnet.core.snapshot import Snapshot, ThroughputTable
 
 Pool = tuple[str, str]  # (site id, accelerator model)
 
-ShapeKey = tuple[
-    str, int, frozenset[str] | None, frozenset[str] | None, str | None, float | None
-]
+ShapeKey = tuple[str, int, frozenset[str] | None, frozenset[str] | None, str | None, float | None]
 
 
 def shape_key(spec: JobSpec) -> ShapeKey:
@@ -152,26 +150,20 @@ class NetworkIndex:
         if spec.latency_slo_ms is not None and spec.data_site is not None:
             near = [s for s in allowed_sites if self.latency(spec.data_site, s.id) <= spec.latency_slo_ms]
             if not near:
-                return JobPools((), {}, {}, (
-                    f"no allowed site within {spec.latency_slo_ms} ms of data site '{spec.data_site}'"
-                ))
+                return JobPools((), {}, {}, (f"no allowed site within {spec.latency_slo_ms} ms of data site '{spec.data_site}'"))
             allowed_sites = near
         models = sorted({m for s in allowed_sites for m, c in s.inventory.items() if c > 0})
         if spec.accelerators is not None:
             models = [m for m in models if m in spec.accelerators]
             if not models:
-                return JobPools((), {}, {}, (
-                    f"no allowed site has any of the allowed accelerators {sorted(spec.accelerators)}"
-                ))
+                return JobPools((), {}, {}, (f"no allowed site has any of the allowed accelerators {sorted(spec.accelerators)}"))
         rate: dict[str, float] = {}
         for m in models:
             r = self.throughput.steps_per_s(spec.job_type, m, n)
             if r is not None and r > 0:
                 rate[m] = r
         if not rate:
-            return JobPools((), {}, {}, (
-                f"no throughput for job type '{spec.job_type}' on {n} device(s) of {models}"
-            ))
+            return JobPools((), {}, {}, (f"no throughput for job type '{spec.job_type}' on {n} device(s) of {models}"))
         ordered = sorted(allowed_sites, key=lambda s: self.site_order_key(spec, s))
         by_model: dict[str, tuple[Pool, ...]] = {}
         for m in sorted(rate):
@@ -180,10 +172,7 @@ class NetworkIndex:
                 by_model[m] = pools
         if not by_model:
             biggest = max(s.inventory.get(m, 0) for s in allowed_sites for m in rate)
-            return JobPools((), {}, {}, (
-                f"needs {n} devices of one model at one site; the largest usable pool "
-                f"({sorted(rate)}) has {biggest}"
-            ))
+            return JobPools((), {}, {}, (f"needs {n} devices of one model at one site; the largest usable pool ({sorted(rate)}) has {biggest}"))
         pools = tuple((s.id, m) for s in ordered for m in sorted(by_model) if s.inventory.get(m, 0) >= n)
         return JobPools(pools, by_model, {m: rate[m] for m in by_model})
 

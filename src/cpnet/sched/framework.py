@@ -17,10 +17,17 @@ class Policy(Protocol):
     `numpy.random.default_rng(snapshot.seed)`-style generators derived from the snapshot.
     """
 
-    name: str
-    round_s: float | None
-    # True when decide() returns an empty Decision and an unchanged policy_state whenever no job
-    # waits (non-preemptive, event-driven rules such as fifo); drivers may skip such calls.
-    only_places_waiting_jobs: bool
+    # Read-only members, so that frozen dataclasses and properties satisfy the protocol.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def round_s(self) -> float | None: ...
+
+    @property
+    def only_places_waiting_jobs(self) -> bool:
+        """True when decide() returns an empty Decision and an unchanged policy_state whenever no
+        job waits (non-preemptive, event-driven rules such as fifo); drivers may skip such calls."""
+        ...
 
     def decide(self, snapshot: Snapshot) -> Decision: ...

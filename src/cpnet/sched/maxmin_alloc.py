@@ -14,7 +14,10 @@ from typing import Any
 
 from cpnet.sched.feasibility import job_weight
 from cpnet.sched.maxmin_lp import LpClass, SavedBasis, equal_share_throughput, solve_maxmin
-from cpnet.sched.rounds import Alloc, AllocInput, Allocator
+from cpnet.sched.rounds import Alloc, Allocator, AllocInput
+
+# jobs with equal keys have identical LP rows: (job type or "", gang, weight, rates, capacity by model)
+ClassKey = tuple[str, int, float, tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]
 
 
 def maxmin_allocator(heterogeneity_aware: bool, second_phase: bool = True) -> Allocator:
@@ -22,8 +25,8 @@ def maxmin_allocator(heterogeneity_aware: bool, second_phase: bool = True) -> Al
         if not inp.jobs:
             return {}, inp.private
         m = len(inp.jobs)
-        members: dict[tuple, list[str]] = {}
-        proto: dict[tuple, tuple[dict[str, float], dict[str, float], int, float]] = {}
+        members: dict[ClassKey, list[str]] = {}
+        proto: dict[ClassKey, tuple[dict[str, float], dict[str, float], int, float]] = {}
         for jv in inp.jobs:
             jp = inp.pools[jv.id]
             if not jp.by_model:
@@ -31,10 +34,8 @@ def maxmin_allocator(heterogeneity_aware: bool, second_phase: bool = True) -> Al
             n = jv.spec.num_devices
             w = job_weight(jv.spec, inp.snapshot.tenants)
             rates = dict(jp.rate) if heterogeneity_aware else dict.fromkeys(jp.rate, 1.0)
-            capf = {k: float(sum(inp.index.sites_inventory(p) for p in pools))
-                    for k, pools in jp.by_model.items()}
-            key = (jv.spec.job_type if heterogeneity_aware else "", n, w,
-                   tuple(sorted(rates.items())), tuple(sorted(capf.items())))
+            capf = {k: float(sum(inp.index.sites_inventory(p) for p in pools)) for k, pools in jp.by_model.items()}
+            key = (jv.spec.job_type if heterogeneity_aware else "", n, w, tuple(sorted(rates.items())), tuple(sorted(capf.items())))
             members.setdefault(key, []).append(jv.id)
             proto.setdefault(key, (rates, capf, n, w))
         classes = []

@@ -81,6 +81,7 @@ def solve_maxmin(
 ) -> LpResult:
     """Solve the class LP above; `warm` is the basis of a previous solve (any job set)."""
     cols: list[Hashable] = ["t"]
+    var_cols: list[tuple[Hashable, str]] = []  # cols[1:] as (class key, model)
     col_upper: list[float] = [highspy.kHighsInf]
     obj_phase2: list[float] = [0.0]
     starts: list[int] = []
@@ -102,6 +103,7 @@ def solve_maxmin(
             if k not in cap_row:
                 continue
             cols.append((g.key, k))
+            var_cols.append((g.key, k))
             starts.append(len(index))
             index += [2 * gi, 2 * gi + 1, cap_row[k]]
             value += [-g.coeff[k], 1.0, float(g.count * g.gang)]
@@ -127,7 +129,7 @@ def solve_maxmin(
     lp.row_lower_ = row_lower
     lp.row_upper_ = row_upper
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.array(starts + [len(index)], dtype=np.int32)
+    lp.a_matrix_.start_ = np.array([*starts, len(index)], dtype=np.int32)
     lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
     lp.a_matrix_.value_ = np.array(value)
     lp.a_matrix_.num_col_ = n_col
@@ -138,8 +140,7 @@ def solve_maxmin(
     h.setOptionValue("solver", "simplex")
     h.setOptionValue("presolve", "off")  # keep the basis usable for warm starts
     h.passModel(lp)
-    if warm is not None and len(warm.cols) == len(cols) and len(warm.rows) == len(row_names) \
-            and all(c in warm.cols for c in cols):
+    if warm is not None and len(warm.cols) == len(cols) and len(warm.rows) == len(row_names) and all(c in warm.cols for c in cols):
         _set_basis(h, warm, cols, row_names)  # same classes, only counts changed
     h.run()
     iterations = h.getInfo().simplex_iteration_count
@@ -155,15 +156,14 @@ def solve_maxmin(
         return LpResult({}, 0.0, None, iterations, status)
     y = h.getSolution().col_value
     alloc: dict[Hashable, dict[str, float]] = {g.key: {} for g in classes}
-    for c, name in enumerate(cols[1:], start=1):
-        key, k = name  # type: ignore[misc]
+    for c, (key, k) in enumerate(var_cols, start=1):
         v = min(1.0, max(0.0, float(y[c])))
         if v > 1e-9:
             alloc[key][k] = v
     basis = h.getBasis()
     saved = SavedBasis(
-        cols={name: int(s) for name, s in zip(cols, [int(x) for x in basis.col_status])},
-        rows={name: int(s) for name, s in zip(row_names, [int(x) for x in basis.row_status])},
+        cols={name: int(s) for name, s in zip(cols, [int(x) for x in basis.col_status], strict=True)},
+        rows={name: int(s) for name, s in zip(row_names, [int(x) for x in basis.row_status], strict=True)},
     )
     return LpResult(alloc, t_opt, saved, iterations, status)
 

@@ -16,7 +16,9 @@ realised in rounds of `round_s` seconds, as Gavel's simulator does it:
   a seeded shuffle per round); each model's jobs are sorted by (priority, deficit, allocation)
   descending, ties in arrival order, and the lists are walked greedily: a job is scheduled at most
   once per round, as a whole gang of `num_devices` devices of one pool, if a pool of that model has
-  room. FIFO policies skip zero-priority jobs (as Gavel does); others use spare devices for them.
+  room (`round_room`: idle devices plus those the running jobs hold; devices held outside the
+  snapshot's jobs are never handed out). FIFO policies skip zero-priority jobs (as Gavel does);
+  others use spare devices for them.
 * Placement. A job keeps its current pool when it is still free in this round; otherwise the first
   pool with room in the feasibility module's site order. The Decision is the delta to the current
   placements: moves and starts as placements, unscheduled running jobs as preemptions.
@@ -36,6 +38,7 @@ from cpnet.sched.feasibility import JobPools, NetworkIndex, Pool, index_for
 from cpnet.sched.seeded import pick
 
 Alloc = Mapping[str, Mapping[str, float]]  # job id -> model -> time fraction
+_Entry = tuple[float, float, float, int, str, str]  # (-priority, -deficit, -allocation, position, job, model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +81,7 @@ class RoundState:
     private: Any = None
 
 
-def _model_order(models: list[str], jobs: Sequence[JobView], pools: Mapping[str, JobPools],
-                 params: RoundParams, seed: int, round_no: int) -> list[str]:
+def _model_order(models: list[str], jobs: Sequence[JobView], pools: Mapping[str, JobPools], params: RoundParams, seed: int, round_no: int) -> list[str]:
     if params.fastest_first:
         score = dict.fromkeys(models, 0.0)
         for jv in jobs:
@@ -95,6 +97,26 @@ def _model_order(models: list[str], jobs: Sequence[JobView], pools: Mapping[str,
         j = pick(seed, f"round:{round_no}:{i}", i + 1)
         order[i], order[j] = order[j], order[i]
     return order
+
+
+def round_room(snapshot: Snapshot, held: Mapping[Pool, int]) -> dict[Pool, int]:
+    """Devices a round may hand out, per pool of an up site; `held` is what the snapshot's running
+    jobs hold per pool.
+
+    Rule: a round reassigns every device its jobs hold, so a pool's room is its idle devices
+    (`snapshot.free`) plus those the snapshot's running jobs hold there, and never more than the
+    pool has. Devices held outside the snapshot's jobs (a cancelled job whose process is still
+    stopping, in the control plane) are in neither, so no round hands them out. In the simulator
+    free = inventory - running, so the room is the whole inventory, as in Gavel.
+    """
+    free = snapshot.free
+    room: dict[Pool, int] = {}
+    for s in snapshot.sites:
+        for m, c in s.inventory.items():
+            if c > 0:
+                pool = (s.id, m)
+                room[pool] = min(c, max(0, free.get(pool, 0)) + held.get(pool, 0))
+    return room
 
 
 def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) -> Decision:
@@ -115,12 +137,16 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
     infeasible: list[Infeasible] = []
     jobs: list[JobView] = []
     pools: dict[str, JobPools] = {}
+    held: dict[Pool, int] = {}  # devices the running jobs hold, per pool
     for jv in snapshot.jobs:
         jp = index.pools_for(jv.spec)
-        if jp.reason is not None:
-            if jv.placement is None:
-                infeasible.append(Infeasible(jv.id, jp.reason))
-                continue
+        p = jv.placement
+        if p is not None:
+            at = (p.site, p.accelerator)
+            held[at] = held.get(at, 0) + p.num_devices
+        elif jp.reason is not None:
+            infeasible.append(Infeasible(jv.id, jp.reason))
+            continue
         pools[jv.id] = jp
         jobs.append(jv)
     by_id = {jv.id: jv for jv in jobs}
@@ -151,12 +177,12 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
     if need_update and (last_reset is None or now - last_reset >= params.reset_interval_s):
         since = now - (last_reset if last_reset is not None else 0.0)
         worker_time = dict.fromkeys(models, 0.0)
-        new_deficit = {}
+        new_deficit: dict[str, Mapping[str, float]] = {}
         for j, times in job_time.items():
-            a = alloc.get(j, {})
+            a_row = alloc.get(j, {})
             d = dict(deficit.get(j, {}))
             for m in models:
-                d[m] = d.get(m, 0.0) + a.get(m, 0.0) * since - (times.get(m, half) - half)
+                d[m] = d.get(m, 0.0) + a_row.get(m, 0.0) * since - (times.get(m, half) - half)
                 worker_time[m] += half
             new_deficit[j] = d
             job_time[j] = dict.fromkeys(models, half)
@@ -168,17 +194,16 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
     # 3. priorities and greedy selection
     order = _model_order(models, jobs, pools, params, snapshot.seed, st.round_no)
     # entries sort ascending on (-priority, -deficit, -allocation, arrival position)
-    queue: list[tuple[float, float, float, int, str, str]] = []
-    rows = [(pos, jv.id, pools[jv.id].by_model, alloc.get(jv.id), job_time[jv.id],
-             deficit.get(jv.id)) for pos, jv in enumerate(jobs)]
+    queue: list[_Entry] = []
+    rows = [(pos, jv.id, pools[jv.id].by_model, alloc.get(jv.id), job_time[jv.id], deficit.get(jv.id)) for pos, jv in enumerate(jobs)]
     for m in order:
         wt = worker_time.get(m, 0.0)
-        entries = []
+        entries: list[_Entry] = []
         append = entries.append
-        for pos, j, feasible, a_row, times, d_row in rows:
+        for pos, j, feasible, row, times, d_row in rows:
             if m not in feasible:
                 continue
-            a = a_row.get(m, 0.0) if a_row else 0.0
+            a = row.get(m, 0.0) if row else 0.0
             if a <= 0.0:
                 prio = 0.0
             else:
@@ -188,12 +213,10 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
         entries.sort()
         queue.extend(entries)
 
-    room: dict[Pool, int] = {}
-    for s in snapshot.sites:
-        for m, c in s.inventory.items():
-            if c > 0:
-                room[(s.id, m)] = c
-    left = dict(capacity)
+    room = round_room(snapshot, held)
+    left: dict[str, int] = {}
+    for (_, m), c in room.items():
+        left[m] = left.get(m, 0) + c
     chosen: dict[str, Pool] = {}
     for neg_prio, _d, _a, _pos, j, m in queue:
         if left.get(m, 0) <= 0 or j in chosen:
@@ -233,9 +256,17 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
         scheduled[jv.id] = (pool[1], expected)
 
     state = RoundState(
-        index=index, round_no=st.round_no + 1, last_now_s=now, last_reset_s=last_reset,
-        need_update=need_update, alloc=alloc, job_time=job_time, worker_time=worker_time,
-        deficit=deficit, scheduled=scheduled, private=private,
+        index=index,
+        round_no=st.round_no + 1,
+        last_now_s=now,
+        last_reset_s=last_reset,
+        need_update=need_update,
+        alloc=alloc,
+        job_time=job_time,
+        worker_time=worker_time,
+        deficit=deficit,
+        scheduled=scheduled,
+        private=private,
     )
     return Decision(tuple(placements), tuple(preemptions), tuple(infeasible), state)
 

@@ -5,8 +5,8 @@ the numbers reports quote. Trace readers live in `cpnet.sim.traces`.
 """
 
 from cpnet.sim.driver import run_simulation
-from cpnet.sim.hooks import SimEvent, SimState
 from cpnet.sim.engine import EventLoop, SimClock, SimulationError
+from cpnet.sim.hooks import SimEvent, SimState
 from cpnet.sim.metrics import Metrics, compute_metrics, jain_index, percentile
 from cpnet.sim.records import JobOutcome, JobRecord, PlacementChange, SimulationResult, UtilizationSeries
 

@@ -69,8 +69,6 @@ class Network(Protocol):
     def tenants(self) -> Any: ...  # Mapping[str, Tenant] or an iterable of Tenant
 
 
-
-
 _NO_TIME: Mapping[tuple[str, str], float] = MappingProxyType({})  # shared, immutable
 
 
@@ -425,9 +423,7 @@ class _Simulation:
 
     def _check_gang(self, spec: JobSpec, p: Placement) -> None:
         if p.num_devices != spec.num_devices:
-            raise SimulationError(
-                f"placement of job {spec.id} has {p.num_devices} devices; the job needs exactly {spec.num_devices}"
-            )
+            raise SimulationError(f"placement of job {spec.id} has {p.num_devices} devices; the job needs exactly {spec.num_devices}")
         if (p.site, p.accelerator) not in self.capacity:
             raise SimulationError(f"placement of job {spec.id} names pool ({p.site}, {p.accelerator}), which has no devices")
         if spec.accelerators is not None and p.accelerator not in spec.accelerators:
@@ -443,17 +439,13 @@ class _Simulation:
         pool = (site, model)
         free = self.free[pool]
         if free < n:
-            raise SimulationError(
-                f"placement of job {spec.id} on {pool} needs {n} devices but only {free} are free at t={now!r} s"
-            )
+            raise SimulationError(f"placement of job {spec.id} on {pool} needs {n} devices but only {free} are free at t={now!r} s")
         key = (spec.job_type, model, n)
         rate = self.rates.get(key, -1.0)
         if rate == -1.0:
             rate = self.rates[key] = self.throughput.steps_per_s(*key)
         if rate is None or not rate > 0:
-            raise SimulationError(
-                f"job {spec.id} ({spec.job_type!r}) placed on {n} x {model}, where its throughput is {rate!r}"
-            )
+            raise SimulationError(f"job {spec.id} ({spec.job_type!r}) placed on {n} x {model}, where its throughput is {rate!r}")
         self.free[pool] = free - n
         self.waiting -= 1
         self._set_busy(model, n, now)
@@ -562,13 +554,10 @@ class _Simulation:
             if job.placement is not None:
                 self._stop(job, end_s)
             self.records.append(self._record(job, JobOutcome.UNFINISHED, None, "still active when the simulation stopped"))
-        self.records.sort(key=lambda r: r.index)
+        self.records.sort(key=lambda r: r.arrival_index)
         if self.progress is not None:
             self.progress(end_s, self.ended)
-        series = {
-            m: UtilizationSeries(m, self.model_capacity[m], tuple(self.tl_times[m]), tuple(self.tl_busy[m]))
-            for m in self.busy
-        }
+        series = {m: UtilizationSeries(m, self.model_capacity[m], tuple(self.tl_times[m]), tuple(self.tl_busy[m])) for m in self.busy}
         tdp = {m: (self.catalog[m].tdp_w if m in self.catalog else None) for m in self.busy}
         return SimulationResult(
             policy=getattr(self.policy, "name", type(self.policy).__name__),

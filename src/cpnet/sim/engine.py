@@ -46,9 +46,7 @@ class EventLoop:
     def schedule(self, time_s: float, kind: str, payload: Any = None, priority: int = 0) -> None:
         """Schedule an event; it may not lie in the past."""
         if time_s < self.now_s:
-            raise SimulationError(
-                f"event '{kind}' at t={time_s!r} s is before the current simulation time {self.now_s!r} s"
-            )
+            raise SimulationError(f"event '{kind}' at t={time_s!r} s is before the current simulation time {self.now_s!r} s")
         heapq.heappush(self._heap, (time_s, priority, next(self._seq), kind, payload))
 
     def peek_time(self) -> float | None:

@@ -97,10 +97,11 @@ def compute_metrics(result: SimulationResult) -> Metrics:
     """All metrics of one run (see the module docstring for each definition)."""
     recs = result.measured()
     finished = [r for r in recs if r.outcome is JobOutcome.FINISHED]
-    jcts = [r.finish_s - r.arrival_s for r in finished]  # type: ignore[operator]
-    queues = [r.first_start_s - r.arrival_s for r in recs if r.first_start_s is not None]  # type: ignore[operator]
+    finish_s = [r.finish_s for r in finished if r.finish_s is not None]  # the driver sets it on every finish
+    jcts = [r.finish_s - r.arrival_s for r in finished if r.finish_s is not None]
+    queues = [r.first_start_s - r.arrival_s for r in recs if r.first_start_s is not None]
     start_s = min((r.arrival_s for r in recs), default=result.start_s)
-    end_s = max((r.finish_s for r in finished), default=result.end_s)  # type: ignore[type-var]
+    end_s = max(finish_s, default=result.end_s)
     horizon_s = max(0.0, end_s - start_s)
     util_by_model, util = _utilization(result, start_s, end_s)
     energy, cost, carbon, missing = _energy(result, recs)

@@ -30,13 +30,14 @@ class PlacementChange(NamedTuple):
 
 
 class JobRecord(NamedTuple):
-    """One job's life. `index` is its position in arrival order (0-based), used by `measure` windows.
+    """One job's life. `arrival_index` is its position in arrival order (0-based), used by `measure`
+    windows (not `index`, which would shadow `tuple.index`).
 
     `device_s` maps (site, accelerator) to device-seconds held there, restart overheads included.
     A NamedTuple for the same reason as PlacementChange: one per job, made in the hot loop.
     """
 
-    index: int
+    arrival_index: int
     job_id: str
     tenant: str
     job_type: str
@@ -109,4 +110,4 @@ class SimulationResult:
         if self.measure is None:
             return self.records
         lo, hi = self.measure
-        return tuple(r for r in self.records if lo <= r.index < hi)
+        return tuple(r for r in self.records if lo <= r.arrival_index < hi)

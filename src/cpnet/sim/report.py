@@ -73,9 +73,7 @@ def sample_timeline(result: SimulationResult, points: int = TIMELINE_POINTS) -> 
     return {"times_s": [float(t) for t in times], "by_model": by_model, "all": overall}
 
 
-def results_document(
-    inputs: Mapping[str, Any], runs: Sequence[tuple[SimulationResult, Metrics]]
-) -> dict[str, Any]:
+def results_document(inputs: Mapping[str, Any], runs: Sequence[tuple[SimulationResult, Metrics]]) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "inputs": dict(inputs),
@@ -108,7 +106,7 @@ def write_job_csv(path: Path, result: SimulationResult) -> None:
         for r in result.records:
             models = sorted({m for _, m in r.device_s})
             w.writerow([
-                r.index, r.job_id, r.tenant, r.job_type, r.num_devices, repr(r.arrival_s),
+                r.arrival_index, r.job_id, r.tenant, r.job_type, r.num_devices, repr(r.arrival_s),
                 "" if r.first_start_s is None else repr(r.first_start_s),
                 "" if r.finish_s is None else repr(r.finish_s),
                 "" if r.jct_s is None else repr(r.jct_s), r.outcome.value, r.restarts,
@@ -165,9 +163,7 @@ def plot_utilization(path: Path, runs: Sequence[tuple[SimulationResult, Metrics]
     plt.close(fig)
 
 
-def write_outputs(
-    out_dir: Path, inputs: Mapping[str, Any], runs: Sequence[tuple[SimulationResult, Metrics]]
-) -> list[Path]:
+def write_outputs(out_dir: Path, inputs: Mapping[str, Any], runs: Sequence[tuple[SimulationResult, Metrics]]) -> list[Path]:
     """Write results.json, jobs-<policy>.csv, jct_cdf.png and utilization.png; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "results.json"]

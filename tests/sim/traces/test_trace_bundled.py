@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 
 import pytest
@@ -24,7 +25,7 @@ def test_philly_sample_is_a_real_busy_window() -> None:
     assert len(jobs) == 2000
     assert len({j.id for j in jobs}) == 2000
     assert jobs[0].arrival_s == 0.0
-    assert all(a.arrival_s <= b.arrival_s for a, b in zip(jobs, jobs[1:]))
+    assert all(a.arrival_s <= b.arrival_s for a, b in itertools.pairwise(jobs))
     assert len({j.tenant for j in jobs}) >= 5  # several virtual clusters
     # Every row is a verbatim row of the public file when it is available.
     source = "/work/shared/data/pollux/philly.csv"

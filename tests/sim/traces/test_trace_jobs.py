@@ -19,7 +19,7 @@ def test_untyped_records_get_gavel_types_and_duration_times_reference_rate() -> 
     records = list(read_trace(fixture("philly_head40.csv")))
     jobs = list(to_job_specs(records, TABLE, seed=0))
     assert [j.id for j in jobs] == [r.job_id for r in records]
-    for job, rec in zip(jobs, records):
+    for job, rec in zip(jobs, records, strict=True):
         assert job.job_type in GAVEL_JOB_TYPES
         assert job.total_steps == pytest.approx(rec.duration_s * TABLE.steps_per_s(job.job_type, "V100", rec.num_devices))
         assert job.tenant == rec.tenant

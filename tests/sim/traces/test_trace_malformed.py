@@ -11,9 +11,7 @@ PHILLY_HEADER = "timestamp,duration,num_gpus,gpu_time,cluster\n"
 PHILLY_OK = "2017-10-09 07:01:55,66.0,1,66.0,11cb48\n"
 ITP_HEADER = "job_id,submission_time,duration,num_gpu\n"
 ITP_OK = "a,100,600,1\n"
-OPENB_HEADER = (
-    "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n"
-)
+OPENB_HEADER = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n"
 OPENB_OK = "p0,1000,1024,1,1000,,LS,Running,10,50,12\n"
 GAVEL10_OK = "A3C\tpython3 main.py\trl\t--max-steps\t0\t1000\t1\t1\t-1.000000\t0\n"
 GAVEL7_OK = "A3C\tpython3 main.py\t--max-steps\t0\t1000\t0.000000\t1\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 
 import pytest
 
@@ -25,7 +26,7 @@ def _csv_rows(path: str) -> dict[int, dict[str, str]]:
 
 def _assert_arrival_order(records: list[TraceRecord]) -> None:
     assert records[0].arrival_s == 0.0
-    assert all(a.arrival_s <= b.arrival_s for a, b in zip(records, records[1:]))
+    assert all(a.arrival_s <= b.arrival_s for a, b in itertools.pairwise(records))
     assert len({r.job_id for r in records}) == len(records)
 
 
@@ -137,9 +138,7 @@ def test_gavel_physical_layout() -> None:
         cells = [line.rstrip("\n").split("\t") for line in f]
     for r in records:
         row = cells[r.line - 1]
-        assert (r.job_type, r.total_steps, r.num_devices, r.priority_weight) == (
-            row[0], float(row[5]), int(row[6]), float(row[7])
-        )
+        assert (r.job_type, r.total_steps, r.num_devices, r.priority_weight) == (row[0], float(row[5]), int(row[6]), float(row[7]))
         assert "slo" not in dict(r.extra)  # the file's SLO is -1: none
 
 

@@ -4,33 +4,71 @@ another tenant's job answers 404 exactly like a missing one."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import ValidationError
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
+from pydantic import ValidationError
 
-from cpnet.api.app import ApiError, Services
+from cpnet.api.app import PRINCIPAL_KEY, ApiError, Services
 from cpnet.api.deps import Caller, Svc, principal_of, services_of
-from cpnet.api.schemas import JobSubmit
+from cpnet.api.openapi import errors
+from cpnet.api.schemas import ByteOffset, Cursor, JobIdParam, JobSubmit, PageSize, TenantParam
 from cpnet.control.reconciler import job_log_path
 from cpnet.control.store.store import JobRecord, Principal
 from cpnet.core.states import TERMINAL_JOB_STATES, JobState
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 MAX_LOG_CHUNK = 1 << 20
+_LOG_HEADERS = {
+    "X-Next-Offset": {"description": "offset to ask for next", "schema": {"type": "integer"}},
+    "X-Job-State": {"description": "the job's state now", "schema": {"type": "string"}},
+}
 
 
 def job_json(job: JobRecord, emulated: bool = False) -> dict[str, Any]:
     s = job.spec
     return {
-        "id": job.id, "tenant": job.tenant_id, "state": job.state.value, "idempotency_key": job.idempotency_key,
-        "command": s.get("command"), "accelerator": s.get("accelerator"), "devices": s.get("devices", 1),
-        "job_type": s.get("job_type"), "priority_weight": s.get("priority_weight", 1.0), "data_site": s.get("data_site"), "sites": s.get("sites"),
-        "env": s.get("env", {}), "submitted_s": job.submitted_s, "started_s": job.started_s, "finished_s": job.finished_s,
+        "id": job.id,
+        "tenant": job.tenant_id,
+        "state": job.state.value,
+        "idempotency_key": job.idempotency_key,
+        "command": s.get("command"),
+        "accelerator": s.get("accelerator"),
+        "devices": s.get("devices", 1),
+        "job_type": s.get("job_type"),
+        "priority_weight": s.get("priority_weight", 1.0),
+        "data_site": s.get("data_site"),
+        "sites": s.get("sites"),
+        "env": s.get("env", {}),
+        "submitted_s": job.submitted_s,
+        "started_s": job.started_s,
+        "finished_s": job.finished_s,
         "placement": None if job.site is None else {"site": job.site, "accelerator": job.accelerator, "devices": job.num_devices, "emulated": emulated},
-        "attempt": job.attempt, "exit_code": job.exit_code, "reason": job.reason,
+        "attempt": job.attempt,
+        "exit_code": job.exit_code,
+        "reason": job.reason,
+    }
+
+
+def job_summary_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A job in a list: its state, placement and outcome, of bounded size (no command, env, sites)."""
+    return {
+        "id": row["id"],
+        "tenant": row["tenant_id"],
+        "state": row["state"],
+        "idempotency_key": row["idempotency_key"],
+        "submitted_s": row["submitted_s"],
+        "started_s": row["started_s"],
+        "finished_s": row["finished_s"],
+        "placement": None if row["site"] is None else {"site": row["site"], "accelerator": row["accelerator"], "devices": row["num_devices"]},
+        "attempt": row["attempt"],
+        "exit_code": row["exit_code"],
+        "reason": row["reason"],
     }
 
 
@@ -52,10 +90,25 @@ def _reject(field: str, msg: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("body", field), "msg": msg, "type": "value_error"}])
 
 
-_SUBMIT_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": JobSubmit.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+_SUBMIT_DOC = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": JobSubmit.model_json_schema(ref_template="#/components/schemas/{model}")}}}
+}
 
 
-@router.post("", status_code=201, response_model=None, openapi_extra=_SUBMIT_DOC, responses={201: {"description": "created"}, 200: {"description": "an earlier job with this idempotency key"}, 422: {"description": "invalid spec; `error` names the field"}})
+_JOB_DOC = {"content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}}}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=None,
+    openapi_extra=_SUBMIT_DOC,
+    responses={
+        201: {"description": "created", **_JOB_DOC},
+        200: {"description": "an earlier job with this idempotency key", **_JOB_DOC},
+        **errors(403, 413, 429),
+    },
+)
 async def submit(request: Request) -> Response:
     """Submit a job (body: JobSubmit). Answers 201 (new) or 200 (same idempotency key as an earlier
     job) only after the job is committed.
@@ -64,17 +117,21 @@ async def submit(request: Request) -> Response:
     without FastAPI's per-request machinery); this declaration documents it in OpenAPI and serves
     an app mounted without that shortcut.
     """
-    status, payload = await submit_body(services_of(request), request.headers.get("authorization"), await request.body())
+    who = request.scope.get(PRINCIPAL_KEY)  # checked by ControlPlaneApp before the body was read
+    status, payload = await submit_body(services_of(request), request.headers.get("authorization"), await request.body(), who)
     return Response(payload, status_code=status, media_type="application/json")
 
 
-async def submit_body(svc: Services, authorization: str | None, raw: bytes) -> tuple[int, bytes]:
-    """Authenticate, validate and commit one submission; (HTTP status, JSON body).
+async def submit_body(svc: Services, authorization: str | None, raw: bytes, who: Principal | None = None) -> tuple[int, bytes]:
+    """Authenticate (unless `who` was), check the tenant's rate, validate and commit one
+    submission; (HTTP status, JSON body).
 
-    Raises ApiError (401/403) or RequestValidationError (422) like any route."""
-    who = await principal_of(svc, authorization)
+    Raises ApiError (401/403/429) or RequestValidationError (422) like any route."""
+    if who is None:
+        who = await principal_of(svc, authorization)
     if who.tenant_id is None:
         raise ApiError(403, "jobs are submitted with a tenant token, not an admin token")
+    svc.check_submit_rate(who.tenant_id)
     try:
         body = JobSubmit.model_validate_json(raw)
     except ValidationError as exc:
@@ -83,6 +140,8 @@ async def submit_body(svc: Services, authorization: str | None, raw: bytes) -> t
         raise _reject("accelerator", f"unknown accelerator '{body.accelerator}'; valid: {', '.join(sorted(svc.known_models))}")
     if body.job_type is not None and not svc.throughput.knows(body.job_type):
         raise _reject("job_type", f"unknown job type '{body.job_type}'")
+    if body.workdir is not None and svc.local_workdirs and not os.path.isdir(body.workdir):
+        raise _reject("workdir", f"'{body.workdir}' is not a directory on the machine that runs the jobs")
     spec = body.model_dump(exclude_none=True, exclude={"idempotency_key"})
     key = body.idempotency_key or uuid.uuid4().hex
     job, created = await svc.submitter().submit(who.tenant_id, key, spec, svc.clock.now())
@@ -92,49 +151,64 @@ async def submit_body(svc: Services, authorization: str | None, raw: bytes) -> t
 
 @router.get("")
 def list_jobs(
-    svc: Svc, who: Caller,
-    state: Annotated[list[JobState] | None, Query()] = None,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
-    after: Annotated[int, Query(ge=0, description="cursor: the `next` of the previous page")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    svc: Svc,
+    who: Caller,
+    state: Annotated[list[JobState] | None, Query(max_length=len(JobState))] = None,
+    tenant: TenantParam = None,
+    after: Cursor = 0,
+    limit: PageSize = 100,
 ) -> dict[str, Any]:
+    """Job summaries, oldest first (`job_summary_json`: no command, env or sites; the full job is
+    GET /v1/jobs/{id}). A page ends after `limit` jobs or about `Limits.list_page_bytes` of JSON,
+    whichever comes first; `next` is the cursor for the rest (null at the end)."""
     owner = tenant if who.admin else who.tenant_id
-    rows = svc.store.list_jobs(owner, [s.value for s in state or []], after, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"jobs": [job_json(j) for j in rows], "next": rows[-1].seq if more else None}
+    rows = svc.store.list_job_summaries(owner, [s.value for s in state or []], after, limit + 1)
+    budget = svc.limits.list_page_bytes
+    parts: list[str] = []
+    size = 0
+    nxt = None
+    for i, row in enumerate(rows):
+        part = json.dumps(job_summary_json(row), separators=(",", ":")) if i < limit else ""
+        if i == limit or (parts and size + len(part) > budget):
+            nxt = rows[i - 1]["seq"]
+            break
+        parts.append(part)
+        size += len(part) + 1
+    # Serialized here, once (its size is what the page is cut by).
+    return Response(f'{{"jobs":[{",".join(parts)}],"next":{json.dumps(nxt)}}}', media_type="application/json")  # type: ignore[return-value]
 
 
-@router.get("/{job_id}")
-def get_job(job_id: str, svc: Svc, who: Caller) -> dict[str, Any]:
+@router.get("/{job_id}", responses=errors(404))
+def get_job(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
     job = _visible(svc, who, job_id)
     return job_json(job, _emulated(svc, job))
 
 
-@router.post("/{job_id}/cancel")
-def cancel(job_id: str, svc: Svc, who: Caller) -> dict[str, Any]:
+@router.post("/{job_id}/cancel", responses=errors(400, 404, 409))
+def cancel(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
     job = _visible(svc, who, job_id)
     if job.state in TERMINAL_JOB_STATES:
         raise ApiError(409, f"job '{job_id}' already ended ({job.state.value})")
     return job_json(svc.store.cancel_job(job_id, svc.clock.now(), f"cancelled by {'admin' if who.admin else who.tenant_id}"))
 
 
-@router.get("/{job_id}/events")
-def events(job_id: str, svc: Svc, who: Caller) -> dict[str, Any]:
+@router.get("/{job_id}/events", responses=errors(404))
+def events(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
     _visible(svc, who, job_id)
     evs = svc.store.job_events(job_id)
     return {"events": [{k: e[k] for k in ("t_s", "kind", "from_state", "to_state", "message")} for e in evs]}
 
 
-@router.get("/{job_id}/logs")
-def logs(job_id: str, svc: Svc, who: Caller, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+@router.get("/{job_id}/logs", response_class=PlainTextResponse, responses={200: {"headers": _LOG_HEADERS}, **errors(404)})
+def logs(job_id: JobIdParam, svc: Svc, who: Caller, offset: ByteOffset = 0) -> Response:
     """Bytes of stdout+stderr from `offset`; header X-Next-Offset, X-Job-State for followers."""
     job = _visible(svc, who, job_id)
     path = job_log_path(svc.run_dir, job_id)
     data = b""
     if path.exists():
         with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read(MAX_LOG_CHUNK)
+            if offset < os.fstat(f.fileno()).st_size:  # past the end: nothing (and no lseek, which may be EINVAL)
+                f.seek(offset)
+                data = f.read(MAX_LOG_CHUNK)
     headers = {"X-Next-Offset": str(offset + len(data)), "X-Job-State": job.state.value}
     return Response(data, media_type="text/plain; charset=utf-8", headers=headers)

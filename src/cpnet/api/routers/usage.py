@@ -13,17 +13,18 @@ answer lists them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from cpnet.api.deps import Caller, Svc
+from cpnet.api.schemas import TenantParam
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])
 
 
 @router.get("")
-def usage(svc: Svc, who: Caller, tenant: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+def usage(svc: Svc, who: Caller, tenant: TenantParam = None) -> dict[str, Any]:
     owner = tenant if who.admin else who.tenant_id
     now = svc.clock.now()
     pue = {r.site.id: r.site.pue for r in svc.store.list_sites()}

@@ -35,7 +35,12 @@ tokens = Table(
     Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=True),  # NULL for admin tokens
     Column("admin", Boolean, nullable=False, default=False),
     Column("created_s", Float, nullable=False),
+    Column("id", String(16), nullable=False),  # public id: the hash's first 16 hex digits (0003)
+    Column("expires_s", Float, nullable=True),  # NULL: never expires (0003)
+    Column("revoked_s", Float, nullable=True),  # set once, by a revocation (0003)
 )
+Index("ix_tokens_id", tokens.c.id, unique=True)
+Index("ix_tokens_tenant", tokens.c.tenant_id)
 
 sites = Table(
     "sites",

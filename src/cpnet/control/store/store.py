@@ -18,28 +18,49 @@ import hashlib
 import operator
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import QueuePool
 
+from cpnet.control.store import schema as t
 from cpnet.core.errors import CpnetError
 from cpnet.core.model import Site, Tier
 from cpnet.core.states import JobState, SiteState, check_site_transition, check_transition
-from cpnet.control.store import schema as t
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a token belongs to: one tenant, or the admin (tenant None)."""
+    """Who a token belongs to: one tenant, or the admin (tenant None); `token_id` names the token."""
 
     tenant_id: str | None
     admin: bool
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A token as stored (never the token itself). `id` is public: the first 16 hex digits of its hash."""
+
+    id: str
+    tenant_id: str | None
+    admin: bool
+    created_s: float
+    expires_s: float | None
+    revoked_s: float | None
+
+    def state(self, now_s: float) -> str:
+        if self.revoked_s is not None:
+            return "revoked"
+        if self.expires_s is not None and self.expires_s <= now_s:
+            return "expired"
+        return "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +111,23 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+TOKEN_ID_LEN = 16
+
+
+def token_id(token: str) -> str:
+    """A token's public id (what `revoke-token` and the API take): its hash's first 16 hex digits."""
+    return hash_token(token)[:TOKEN_ID_LEN]
+
+
+def _token_row(token: str, tenant_id: str | None, now_s: float, expires_s: float | None) -> dict[str, Any]:
+    h = hash_token(token)
+    return dict(hash=h, id=h[:TOKEN_ID_LEN], tenant_id=tenant_id, admin=tenant_id is None, created_s=now_s, expires_s=expires_s)
+
+
+def _token_record(row: Any) -> TokenRecord:
+    return TokenRecord(row.id, row.tenant_id, bool(row.admin), row.created_s, row.expires_s, row.revoked_s)
+
+
 def default_sqlite_url(data_dir: str | Path) -> str:
     path = Path(data_dir).expanduser()
     path.mkdir(parents=True, exist_ok=True)
@@ -112,12 +150,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _job(row: Any) -> JobRecord:
     m = row._mapping
     return JobRecord(
-        seq=m["seq"], id=m["id"], tenant_id=m["tenant_id"], idempotency_key=m["idempotency_key"],
-        spec=m["spec"], state=JobState(m["state"]), version=m["version"], attempt=m["attempt"],
-        lost_count=m["lost_count"], submitted_s=m["submitted_s"], started_s=m["started_s"],
-        finished_s=m["finished_s"], site=m["site"], accelerator=m["accelerator"],
-        num_devices=m["num_devices"], handle=m["handle"], released=bool(m["released"]),
-        exit_code=m["exit_code"], reason=m["reason"], attained_device_s=m["attained_device_s"],
+        seq=m["seq"],
+        id=m["id"],
+        tenant_id=m["tenant_id"],
+        idempotency_key=m["idempotency_key"],
+        spec=m["spec"],
+        state=JobState(m["state"]),
+        version=m["version"],
+        attempt=m["attempt"],
+        lost_count=m["lost_count"],
+        submitted_s=m["submitted_s"],
+        started_s=m["started_s"],
+        finished_s=m["finished_s"],
+        site=m["site"],
+        accelerator=m["accelerator"],
+        num_devices=m["num_devices"],
+        handle=m["handle"],
+        released=bool(m["released"]),
+        exit_code=m["exit_code"],
+        reason=m["reason"],
+        attained_device_s=m["attained_device_s"],
         steps_done=m["steps_done"],
     )
 
@@ -125,9 +177,16 @@ def _job(row: Any) -> JobRecord:
 def _site(row: Any) -> SiteRecord:
     m = row._mapping
     site = Site(
-        id=m["id"], tier=Tier(m["tier"]), region=m["region"], lat=m["lat"], lon=m["lon"],
-        inventory=dict(m["inventory"]), pue=m["pue"], price_usd_per_kwh=m["price_usd_per_kwh"],
-        carbon_g_per_kwh=m["carbon_g_per_kwh"], emulated=frozenset(m["emulated"]),
+        id=m["id"],
+        tier=Tier(m["tier"]),
+        region=m["region"],
+        lat=m["lat"],
+        lon=m["lon"],
+        inventory=dict(m["inventory"]),
+        pue=m["pue"],
+        price_usd_per_kwh=m["price_usd_per_kwh"],
+        carbon_g_per_kwh=m["carbon_g_per_kwh"],
+        emulated=frozenset(m["emulated"]),
     )
     return SiteRecord(site, SiteState(m["state"]), m["source"], m["heartbeat_s"], m["heartbeat_timeout_s"], m["version"])
 
@@ -140,7 +199,10 @@ class Store:
         self.sqlite = url.startswith("sqlite")
         if self.sqlite:
             self.engine: Engine = create_engine(
-                url, poolclass=QueuePool, pool_size=pool_size, max_overflow=pool_size,
+                url,
+                poolclass=QueuePool,
+                pool_size=pool_size,
+                max_overflow=pool_size,
                 connect_args={"check_same_thread": False, "timeout": 10},
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -173,24 +235,63 @@ class Store:
         try:
             with self.engine.begin() as c:
                 c.execute(insert(t.tenants).values(id=tenant_id, weight=weight, created_s=now_s))
-                c.execute(insert(t.tokens).values(hash=hash_token(token), tenant_id=tenant_id, admin=False, created_s=now_s))
+                c.execute(insert(t.tokens).values(**_token_row(token, tenant_id, now_s, None)))
         except IntegrityError as exc:
             raise StoreError(f"tenant '{tenant_id}' already exists") from exc
         return token
 
-    def create_token(self, tenant_id: str | None, now_s: float) -> str:
+    def create_token(self, tenant_id: str | None, now_s: float, ttl_s: float | None = None) -> str:
         """A new token for an existing tenant, or an admin token when tenant_id is None."""
+        return self.issue_token(tenant_id, now_s, ttl_s)[0]
+
+    def issue_token(self, tenant_id: str | None, now_s: float, ttl_s: float | None = None) -> tuple[str, TokenRecord]:
+        """`create_token`, also returning the stored record; expires `ttl_s` after `now_s` if given."""
+        if ttl_s is not None and not (0 < ttl_s < float("inf")):
+            raise StoreError(f"ttl_s must be a positive number of seconds, not {ttl_s}")
         token = ("cpa_" if tenant_id is None else "cpt_") + secrets.token_urlsafe(24)
+        row = _token_row(token, tenant_id, now_s, None if ttl_s is None else now_s + ttl_s)
         with self.engine.begin() as c:
             if tenant_id is not None and c.execute(select(t.tenants.c.id).where(t.tenants.c.id == tenant_id)).first() is None:
                 raise StoreError(f"no tenant '{tenant_id}'")
-            c.execute(insert(t.tokens).values(hash=hash_token(token), tenant_id=tenant_id, admin=tenant_id is None, created_s=now_s))
-        return token
+            c.execute(insert(t.tokens).values(**row))
+        return token, TokenRecord(row["id"], tenant_id, tenant_id is None, now_s, row["expires_s"], None)
 
-    def principal(self, token: str) -> Principal | None:
+    def token_record(self, token: str) -> TokenRecord | None:
+        """The stored record of a token (whatever its state), None for an unknown token."""
         with self.engine.connect() as c:
-            row = c.execute(select(t.tokens.c.tenant_id, t.tokens.c.admin).where(t.tokens.c.hash == hash_token(token))).first()
-        return None if row is None else Principal(row.tenant_id, bool(row.admin))
+            row = c.execute(select(t.tokens).where(t.tokens.c.hash == hash_token(token))).first()
+        return None if row is None else _token_record(row)
+
+    def principal(self, token: str, now_s: float | None = None) -> Principal | None:
+        """Who the token belongs to; None when it is unknown, revoked or expired (at `now_s`, default now)."""
+        rec = self.token_record(token)
+        if rec is None or rec.state(time.time() if now_s is None else now_s) != "active":
+            return None
+        return Principal(rec.tenant_id, rec.admin, rec.id)
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.tokens).where(t.tokens.c.id == token_id)).first()
+        return None if row is None else _token_record(row)
+
+    def list_tokens(self, tenant_id: str | None = None, admin_only: bool = False) -> list[TokenRecord]:
+        """Tokens, oldest first: a tenant's (`tenant_id`), the admin tokens (`admin_only`), or all."""
+        q = select(t.tokens)
+        if tenant_id is not None:
+            q = q.where(t.tokens.c.tenant_id == tenant_id)
+        elif admin_only:
+            q = q.where(t.tokens.c.admin == True)  # noqa: E712
+        with self.engine.connect() as c:
+            return [_token_record(r) for r in c.execute(q.order_by(t.tokens.c.created_s, t.tokens.c.id))]
+
+    def revoke_token(self, token_id: str, now_s: float) -> TokenRecord:
+        """Revoke a token by id (a revoked token keeps its first revocation time); StoreError if none."""
+        with self.engine.begin() as c:
+            c.execute(update(t.tokens).where(and_(t.tokens.c.id == token_id, t.tokens.c.revoked_s.is_(None))).values(revoked_s=now_s))
+            row = c.execute(select(t.tokens).where(t.tokens.c.id == token_id)).first()
+        if row is None:
+            raise StoreError(f"no token '{token_id}'")
+        return _token_record(row)
 
     def tenants(self) -> dict[str, float]:
         with self.engine.connect() as c:
@@ -206,11 +307,22 @@ class Store:
         try:
             with self.engine.begin() as c:
                 self._feed_lock(c)
-                c.execute(insert(t.jobs).values(
-                    id=job_id, tenant_id=tenant_id, idempotency_key=idempotency_key, spec=dict(spec),
-                    state=JobState.PENDING.value, version=1, attempt=0, lost_count=0, submitted_s=now_s,
-                    released=True, attained_device_s=0.0, steps_done=0.0,
-                ))
+                c.execute(
+                    insert(t.jobs).values(
+                        id=job_id,
+                        tenant_id=tenant_id,
+                        idempotency_key=idempotency_key,
+                        spec=dict(spec),
+                        state=JobState.PENDING.value,
+                        version=1,
+                        attempt=0,
+                        lost_count=0,
+                        submitted_s=now_s,
+                        released=True,
+                        attained_device_s=0.0,
+                        steps_done=0.0,
+                    )
+                )
                 c.execute(insert(t.job_events).values(job_id=job_id, t_s=now_s, kind="submitted", to_state="pending", message=""))
         except IntegrityError:
             with self.engine.connect() as c:
@@ -222,31 +334,116 @@ class Store:
         assert job is not None
         return job, True
 
-    def submit_jobs(self, items: Sequence[tuple[str, str, Mapping[str, Any], float]]) -> list[tuple[JobRecord, bool]]:
+    def submit_jobs(
+        self,
+        items: Sequence[tuple[str, str, Mapping[str, Any], float]],
+        max_live: Mapping[str, int] | None = None,
+        live: dict[str, int] | None = None,
+    ) -> list[tuple[JobRecord, bool] | None]:
         """Many (tenant, idempotency key, spec, now_s) submissions in ONE transaction (group
-        commit); same contract as `submit_job` for each. Used by the API's submission batcher."""
+        commit); same contract as `submit_job` for each. Used by the API's submission batcher.
+
+        `max_live` (tenant -> n): those tenants have at most n pending+scheduled+running jobs when
+        the transaction commits. They are counted inside it, after the insert, so the count is exact
+        under concurrent writers (SQLite has one writer; on PostgreSQL job writes hold one lock); the
+        batch's newest jobs past the limit are not kept and their entries are None. `live`, if
+        given, receives those tenants' counts."""
         ids = ["j-" + uuid.uuid4().hex[:16] for _ in items]
-        rows = [
-            dict(id=i, tenant_id=tenant, idempotency_key=key, spec=dict(spec), state=JobState.PENDING.value, version=1,
-                 attempt=0, lost_count=0, submitted_s=now, released=True, attained_device_s=0.0, steps_done=0.0)
-            for i, (tenant, key, spec, now) in zip(ids, items)
+        rows: list[dict[str, Any]] = [
+            dict(
+                id=i,
+                tenant_id=tenant,
+                idempotency_key=key,
+                spec=dict(spec),
+                state=JobState.PENDING.value,
+                version=1,
+                attempt=0,
+                lost_count=0,
+                submitted_s=now,
+                released=True,
+                attained_device_s=0.0,
+                steps_done=0.0,
+            )
+            for i, (tenant, key, spec, now) in zip(ids, items, strict=True)
         ]
         with self.engine.begin() as c:
             self._feed_lock(c)
             # One multi-row INSERT; RETURNING names the rows that were new (a used key is skipped).
             made = {r.id: r.seq for r in c.execute(self._insert_ignore(t.jobs).returning(t.jobs.c.id, t.jobs.c.seq), rows)}
-            events = [dict(job_id=r["id"], t_s=r["submitted_s"], kind="submitted", to_state="pending", message="", from_state=None) for r in rows if r["id"] in made]
+            if max_live:
+                for job_id in self._keep_live_limit(c, rows, made, max_live, live):
+                    del made[job_id]
+            events = [
+                dict(job_id=r["id"], t_s=r["submitted_s"], kind="submitted", to_state="pending", message="", from_state=None) for r in rows if r["id"] in made
+            ]
             if events:
                 c.execute(insert(t.job_events), events)
-            out = []
+            out: list[tuple[JobRecord, bool] | None] = []
             for r in rows:
                 if r["id"] in made:
-                    out.append((JobRecord(made[r["id"]], r["id"], r["tenant_id"], r["idempotency_key"], r["spec"], JobState.PENDING, 1, 0, 0,
-                                          r["submitted_s"], None, None, None, None, None, None, True, None, None, 0.0, 0.0), True))
+                    out.append(
+                        (
+                            JobRecord(
+                                made[r["id"]],
+                                r["id"],
+                                r["tenant_id"],
+                                r["idempotency_key"],
+                                r["spec"],
+                                JobState.PENDING,
+                                1,
+                                0,
+                                0,
+                                r["submitted_s"],
+                                None,
+                                None,
+                                None,
+                                None,
+                                None,
+                                None,
+                                True,
+                                None,
+                                None,
+                                0.0,
+                                0.0,
+                            ),
+                            True,
+                        )
+                    )
                 else:  # the key was used before (or earlier in this batch): answer with that job
                     q = select(t.jobs).where(and_(t.jobs.c.tenant_id == r["tenant_id"], t.jobs.c.idempotency_key == r["idempotency_key"]))
-                    out.append((_job(c.execute(q).one()), False))
+                    row = c.execute(q).first()
+                    if row is None:  # not kept: over the tenant's limit (so was its twin earlier in the batch)
+                        if not (max_live and r["tenant_id"] in max_live):
+                            raise StoreError(f"job with key '{r['idempotency_key']}' vanished during its submission")
+                        out.append(None)
+                    else:
+                        out.append((_job(row), False))
         return out
+
+    def _keep_live_limit(
+        self, c: Any, rows: Sequence[Mapping[str, Any]], made: Mapping[str, int], max_live: Mapping[str, int], live: dict[str, int] | None
+    ) -> list[str]:
+        """Inside `submit_jobs`' transaction: delete the batch's newest jobs of each tenant past its
+        limit; returns their ids."""
+        q = (
+            select(t.jobs.c.tenant_id, func.count())
+            .where(and_(t.jobs.c.tenant_id.in_(list(max_live)), t.jobs.c.state.in_(_LIVE_STATES)))
+            .group_by(t.jobs.c.tenant_id)
+        )
+        counts = dict.fromkeys(max_live, 0) | {tenant: int(n) for tenant, n in c.execute(q)}
+        drop: list[str] = []
+        for tenant, limit in max_live.items():
+            excess = counts[tenant] - limit
+            if excess > 0:
+                new = sorted((made[r["id"]], r["id"]) for r in rows if r["tenant_id"] == tenant and r["id"] in made)
+                gone = [job_id for _, job_id in new[-excess:]]
+                drop += gone
+                counts[tenant] -= len(gone)
+        if drop:
+            c.execute(delete(t.jobs).where(t.jobs.c.id.in_(drop)))
+        if live is not None:
+            live.update(counts)
+        return drop
 
     def _feed_lock(self, c: Any) -> None:
         """Call first in every transaction that writes a job row or event. On PostgreSQL this makes
@@ -276,6 +473,17 @@ class Store:
             q = q.where(t.jobs.c.state.in_(states))
         with self.engine.connect() as c:
             return [_job(r) for r in c.execute(q.order_by(t.jobs.c.seq).limit(limit))]
+
+    def list_job_summaries(self, tenant_id: str | None = None, states: Iterable[str] = (), after_seq: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """`list_jobs` without the specs (a spec may be over 1 MB): each job's other columns, as a dict."""
+        q = select(*(c for c in t.jobs.c if c.name != "spec")).where(t.jobs.c.seq > after_seq)
+        if tenant_id is not None:
+            q = q.where(t.jobs.c.tenant_id == tenant_id)
+        states = list(states)
+        if states:
+            q = q.where(t.jobs.c.state.in_(states))
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q.order_by(t.jobs.c.seq).limit(limit))]
 
     def count_jobs(self) -> int:
         with self.engine.connect() as c:
@@ -348,8 +556,7 @@ class Store:
     def _transition(self, c: Any, job: JobRecord, dst: JobState, now_s: float, kind: str, message: str, fields: Mapping[str, Any]) -> bool:
         check_transition(job.id, job.state, dst)
         res = c.execute(
-            update(t.jobs).where(and_(t.jobs.c.id == job.id, t.jobs.c.version == job.version))
-            .values(state=dst.value, version=job.version + 1, **fields)
+            update(t.jobs).where(and_(t.jobs.c.id == job.id, t.jobs.c.version == job.version)).values(state=dst.value, version=job.version + 1, **fields)
         )
         if res.rowcount != 1:
             return False
@@ -357,7 +564,10 @@ class Store:
         return True
 
     def apply_decision(
-        self, now_s: float, policy: str, record: Mapping[str, Any] | None,
+        self,
+        now_s: float,
+        policy: str,
+        record: Mapping[str, Any] | None,
         changes: Sequence[tuple[JobRecord, JobState, str, str, Mapping[str, Any]]],
     ) -> list[bool]:
         """In ONE transaction: the decision row (if `record`) and each (job, dst, kind, message,
@@ -376,10 +586,7 @@ class Store:
         Always writes an event (kind "updated" when none is given): events are the change feed."""
         with self.engine.begin() as c:
             self._feed_lock(c)
-            res = c.execute(
-                update(t.jobs).where(and_(t.jobs.c.id == job.id, t.jobs.c.version == job.version))
-                .values(version=job.version + 1, **fields)
-            )
+            res = c.execute(update(t.jobs).where(and_(t.jobs.c.id == job.id, t.jobs.c.version == job.version)).values(version=job.version + 1, **fields))
             if res.rowcount != 1:
                 return False
             c.execute(insert(t.job_events).values(job_id=job.id, t_s=now_s, kind=kind or "updated", message=message))
@@ -392,24 +599,39 @@ class Store:
 
     def start_attempt(self, job: JobRecord, now_s: float) -> None:
         with self.engine.begin() as c:
-            c.execute(insert(t.attempts).values(
-                job_id=job.id, attempt=job.attempt, tenant_id=job.tenant_id, site=job.site,
-                accelerator=job.accelerator, num_devices=job.num_devices, start_s=now_s,
-            ))
+            c.execute(
+                insert(t.attempts).values(
+                    job_id=job.id,
+                    attempt=job.attempt,
+                    tenant_id=job.tenant_id,
+                    site=job.site,
+                    accelerator=job.accelerator,
+                    num_devices=job.num_devices,
+                    start_s=now_s,
+                )
+            )
 
     def end_attempt(
-        self, job_id: str, attempt: int, now_s: float, energy_kwh: float | None = None,
-        device_s: float | None = None, device_s_source: str | None = None,
+        self,
+        job_id: str,
+        attempt: int,
+        now_s: float,
+        energy_kwh: float | None = None,
+        device_s: float | None = None,
+        device_s_source: str | None = None,
     ) -> None:
         with self.engine.begin() as c:
             c.execute(
-                update(t.attempts).where(and_(t.attempts.c.job_id == job_id, t.attempts.c.attempt == attempt, t.attempts.c.end_s.is_(None)))
+                update(t.attempts)
+                .where(and_(t.attempts.c.job_id == job_id, t.attempts.c.attempt == attempt, t.attempts.c.end_s.is_(None)))
                 .values(end_s=now_s, energy_kwh=energy_kwh, device_s=device_s, device_s_source=device_s_source)
             )
 
     def record_decision(self, now_s: float, policy: str, placements: Sequence[Any], preemptions: Sequence[str], infeasible: Sequence[Any]) -> None:
         with self.engine.begin() as c:
-            c.execute(insert(t.decisions).values(t_s=now_s, policy=policy, placements=list(placements), preemptions=list(preemptions), infeasible=list(infeasible)))
+            c.execute(
+                insert(t.decisions).values(t_s=now_s, policy=policy, placements=list(placements), preemptions=list(preemptions), infeasible=list(infeasible))
+            )
 
     def decisions(self) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -427,9 +649,18 @@ class Store:
     def upsert_site(self, site: Site, source: str, now_s: float, heartbeat_timeout_s: float | None = None) -> None:
         """Create or replace a site's description; a known site keeps its state."""
         values = dict(
-            tier=site.tier.value, region=site.region, lat=site.lat, lon=site.lon, inventory=dict(site.inventory),
-            emulated=sorted(site.emulated), pue=site.pue, price_usd_per_kwh=site.price_usd_per_kwh,
-            carbon_g_per_kwh=site.carbon_g_per_kwh, source=source, heartbeat_s=now_s, heartbeat_timeout_s=heartbeat_timeout_s,
+            tier=site.tier.value,
+            region=site.region,
+            lat=site.lat,
+            lon=site.lon,
+            inventory=dict(site.inventory),
+            emulated=sorted(site.emulated),
+            pue=site.pue,
+            price_usd_per_kwh=site.price_usd_per_kwh,
+            carbon_g_per_kwh=site.carbon_g_per_kwh,
+            source=source,
+            heartbeat_s=now_s,
+            heartbeat_timeout_s=heartbeat_timeout_s,
         )
         with self.engine.begin() as c:
             row = c.execute(select(t.sites.c.version).where(t.sites.c.id == site.id)).first()
@@ -460,7 +691,9 @@ class Store:
             return False
         check_site_transition(site_id, rec.state, dst)
         with self.engine.begin() as c:
-            res = c.execute(update(t.sites).where(and_(t.sites.c.id == site_id, t.sites.c.version == rec.version)).values(state=dst.value, version=rec.version + 1))
+            res = c.execute(
+                update(t.sites).where(and_(t.sites.c.id == site_id, t.sites.c.version == rec.version)).values(state=dst.value, version=rec.version + 1)
+            )
         return res.rowcount == 1
 
     def get_site(self, site_id: str) -> SiteRecord | None:

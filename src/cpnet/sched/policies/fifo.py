@@ -42,7 +42,7 @@ class FifoState(NamedTuple):
     """What one call hands the next. A NamedTuple, not a dataclass: one is made per call, and a
     replay makes one per arrival (frozen dataclasses cost a `object.__setattr__` per field)."""
 
-    index: NetworkIndex
+    network: NetworkIndex  # not `index`, which would shadow tuple.index
     head: tuple[str, float] | None  # (id, arrival_s) of the first job left waiting
     tail_arrival_s: float
     tail_ids: frozenset[str]  # ids already seen whose arrival_s == tail_arrival_s
@@ -86,9 +86,7 @@ def _locate(jobs: Sequence[JobView], job_id: str, arrival_s: float) -> int | Non
     return None
 
 
-def _state(
-    jobs: Sequence[JobView], index: NetworkIndex, prev: FifoState | None, head: tuple[str, float] | None
-) -> FifoState:
+def _state(jobs: Sequence[JobView], index: NetworkIndex, prev: FifoState | None, head: tuple[str, float] | None) -> FifoState:
     """The state for the next call: `head`, and the ids of the jobs at the tail's arrival time."""
     if not jobs:
         if prev is None:
@@ -109,8 +107,8 @@ def _state(
 def decide_fifo(snapshot: Snapshot, choose: PoolChooser) -> Decision:
     """Strict FIFO over waiting jobs with `choose` picking each job's pool; see module docstring."""
     prev = snapshot.policy_state if isinstance(snapshot.policy_state, FifoState) else None
-    index = index_for(snapshot, prev.index if prev is not None else None)
-    if prev is not None and prev.index is not index:
+    index = index_for(snapshot, prev.network if prev is not None else None)
+    if prev is not None and prev.network is not index:
         prev = None  # the network changed: rescan everything
     jobs = snapshot.jobs
     n_jobs = len(jobs)
@@ -201,7 +199,7 @@ def fifo_base_allocate(inp: AllocInput) -> tuple[Alloc, Any]:
             queue.append(jv)
             continue
         room[pool] -= jv.spec.num_devices
-        alloc[jv.id] = {model: 1.0}
+        alloc[jv.id] = {pool[1]: 1.0}  # the kept model: pool is one of jp.by_model[model]
     for jv in queue:
         pool = choose_agnostic(jv, inp.pools[jv.id], room, inp.snapshot.seed)
         if pool is None:

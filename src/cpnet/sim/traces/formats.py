@@ -44,9 +44,7 @@ def detect_format(path: str) -> str:
     if "\t" in first:
         return "gavel"
     expected = "; ".join(f"{name}: '{','.join(prefix)},...'" for name, prefix in _HEADERS)
-    raise InputError(
-        path, f"unrecognised trace format; expected a .trace file (Gavel) or a CSV header starting {expected}", line=1
-    )
+    raise InputError(path, f"unrecognised trace format; expected a .trace file (Gavel) or a CSV header starting {expected}", line=1)
 
 
 def read_trace(path: str, fmt: str | None = None) -> Iterator[TraceRecord]:

@@ -13,7 +13,5 @@ _TRANSFORMER = tuple(f"Transformer (batch size {b})" for b in (16, 32, 64, 128, 
 _LM = tuple(f"LM (batch size {b})" for b in (5, 10, 20, 40, 80))
 _RECOMMENDATION = tuple(f"Recommendation (batch size {b})" for b in (512, 1024, 2048, 4096, 8192))
 
-GAVEL_JOB_TYPES: tuple[str, ...] = (
-    _RESNET18 + _RESNET50 + _TRANSFORMER + _LM + _RECOMMENDATION + ("A3C", "CycleGAN")
-)
+GAVEL_JOB_TYPES: tuple[str, ...] = _RESNET18 + _RESNET50 + _TRANSFORMER + _LM + _RECOMMENDATION + ("A3C", "CycleGAN")
 GAVEL_DISTRIBUTED: frozenset[str] = frozenset(_RESNET18 + _RESNET50 + _TRANSFORMER + _LM)

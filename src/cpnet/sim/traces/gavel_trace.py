@@ -46,9 +46,7 @@ def read_gavel_trace(path: str) -> Iterator[TraceRecord]:
                 width = len(cells)
                 layout = _LAYOUTS.get(width)
                 if layout is None:
-                    raise InputError(
-                        path, f"expected 7, 9 or 10 tab-separated fields (Gavel .trace), found {width}", line=line
-                    )
+                    raise InputError(path, f"expected 7, 9 or 10 tab-separated fields (Gavel .trace), found {width}", line=line)
             elif len(cells) != width:
                 raise fields.field_count_error(path, line, width, len(cells), "tab")
             it, isteps, iscale, iarr, iprio, islo = layout

@@ -58,8 +58,10 @@ def to_job_specs(
             job_type, rate = picker.pick(rec)
         elif known is not None and job_type not in known:
             raise InputError(
-                rec.source, f"unknown job type {job_type!r}; expected one of {', '.join(sorted(known))}",
-                line=rec.line, field="job_type",
+                rec.source,
+                f"unknown job type {job_type!r}; expected one of {', '.join(sorted(known))}",
+                line=rec.line,
+                field="job_type",
             )
         if steps is None:
             steps = _steps_from_duration(rec, job_type, rate, throughput, reference_accelerator)
@@ -102,7 +104,8 @@ class _TypePicker:
             raise InputError(
                 rec.source,
                 f"no Gavel job type has a throughput on {n} x {self._reference}, so none can be assigned",
-                line=rec.line, field="num_devices",
+                line=rec.line,
+                field="num_devices",
             )
         if self._next == len(self._draws):
             self._draws = self._rng.random(_DRAW_BLOCK).tolist()
@@ -120,9 +123,7 @@ class _TypePicker:
         return out
 
 
-def _steps_from_duration(
-    rec: TraceRecord, job_type: str, rate: float | None, throughput: ThroughputTable, reference: str
-) -> float:
+def _steps_from_duration(rec: TraceRecord, job_type: str, rate: float | None, throughput: ThroughputTable, reference: str) -> float:
     if rec.duration_s is None:
         raise InputError(rec.source, "the record has neither total_steps nor a duration", line=rec.line)
     if rate is None:
@@ -131,7 +132,8 @@ def _steps_from_duration(
         raise InputError(
             rec.source,
             f"job type {job_type!r} has no throughput on {rec.num_devices} x {reference}; cannot turn its duration into steps",
-            line=rec.line, field="job_type",
+            line=rec.line,
+            field="job_type",
         )
     return rec.duration_s * rate
 

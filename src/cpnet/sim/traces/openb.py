@@ -45,9 +45,7 @@ def read_openb(path: str) -> Iterator[TraceRecord]:
             raise InputError(path, f"empty file; expected a header with {', '.join(REQUIRED)}", line=1)
         names = header.rstrip("\r\n").split(",")
         if "creation_time" not in names and "num_gpu" in names:
-            raise InputError(
-                path, "this pod list has no time columns (creation_time, deletion_time, scheduled_time) and cannot be replayed", line=1
-            )
+            raise InputError(path, "this pod list has no time columns (creation_time, deletion_time, scheduled_time) and cannot be replayed", line=1)
         index = fields.header_columns(path, header, ",", REQUIRED)
         width = len(names)
         ispec, iqos, iphase = (index.get(c) for c in ("gpu_spec", "qos", "pod_phase"))
@@ -70,13 +68,9 @@ def read_openb(path: str) -> Iterator[TraceRecord]:
             scheduled = fields.integer(path, line, "scheduled_time", cells[index["scheduled_time"]], minimum=0)
             deleted = fields.integer(path, line, "deletion_time", cells[index["deletion_time"]], minimum=0)
             if scheduled < created:
-                raise InputError(
-                    path, f"expected scheduled_time >= creation_time ({created}), got {scheduled}", line=line, field="scheduled_time"
-                )
+                raise InputError(path, f"expected scheduled_time >= creation_time ({created}), got {scheduled}", line=line, field="scheduled_time")
             if deleted <= scheduled:
-                raise InputError(
-                    path, f"expected deletion_time > scheduled_time ({scheduled}), got {deleted}", line=line, field="deletion_time"
-                )
+                raise InputError(path, f"expected deletion_time > scheduled_time ({scheduled}), got {deleted}", line=line, field="deletion_time")
             if first_line == 0:
                 start, first_line = created, line
             elif created < previous:
@@ -97,8 +91,7 @@ def read_openb(path: str) -> Iterator[TraceRecord]:
                 raise InputError(path, "expected a pod name, got an empty cell", line=line, field="name")
             yield _new(
                 TraceRecord,
-                (job_id, float(created - start), n, path, line, float(deleted - scheduled), None, None, None, 1.0,
-                 spec_cache[spec], tuple(extra)),
+                (job_id, float(created - start), n, path, line, float(deleted - scheduled), None, None, None, 1.0, spec_cache[spec], tuple(extra)),
             )
 
 

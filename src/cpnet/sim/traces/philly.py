@@ -59,6 +59,7 @@ def read_philly(path: str) -> Iterator[TraceRecord]:
             durations[part].tolist(),
             vc_ids[part].tolist(),
             lines[part].tolist(),
+            strict=True,
         ):
             yield _new(TraceRecord, (f"L{line}", arrival, n, path, line, duration, None, None, names[vc], 1.0, None, ()))
 
@@ -119,7 +120,7 @@ def _scan(path: str, f: TextIO, index: dict[str, int], width: int, cols: _Column
         cols.times.extend(_seconds(path, stamps, stamp_lines))
 
 
-def _seconds(path: str, stamps: list[str], lines: list[int]) -> array:
+def _seconds(path: str, stamps: list[str], lines: list[int]) -> array[float]:
     """Seconds since 1970-01-01 (naive) for a block of timestamps, vectorised; errors name the line."""
     parsed = None
     # numpy also accepts dates without a clock, 'T' separators and zone offsets; the length test
@@ -130,7 +131,7 @@ def _seconds(path: str, stamps: list[str], lines: list[int]) -> array:
         except ValueError:
             parsed = None
     if parsed is None or np.isnat(parsed).any():
-        for text, line in zip(stamps, lines):
+        for text, line in zip(stamps, lines, strict=True):
             _check_stamp(path, line, text)
         parsed = np.array(stamps, dtype="datetime64[s]")  # every row passed the strict check
     return array("d", parsed.astype(np.int64).astype(np.float64).tobytes())

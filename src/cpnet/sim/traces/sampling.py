@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     window = busiest_window(args.source, num_jobs=args.jobs, stride=args.stride)
     write_window(args.source, args.out, window)
-    print(f"jobs {window.first_job}..{window.first_job + window.num_jobs - 1} in arrival order; "
-          f"peak demand {window.peak_demand_gpus} GPUs; wrote {args.out}")
+    print(f"jobs {window.first_job}..{window.first_job + window.num_jobs - 1} in arrival order; peak demand {window.peak_demand_gpus} GPUs; wrote {args.out}")
     return 0
 
 
