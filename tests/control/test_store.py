@@ -137,3 +137,17 @@ def test_site_states_and_heartbeats(store: Store) -> None:
         store.set_site_state("s1", SiteState.DOWN)
     with pytest.raises(StoreError):
         store.heartbeat("nope", 1.0)
+
+
+def test_devices_in_use_sums_scheduled_and_running_jobs_per_pool(store: Store) -> None:
+    store.create_tenant("a", 1.0, 0.0)
+    placed = dict(site="s1", accelerator="V100")
+    for i, (dst, n) in enumerate([(JobState.SCHEDULED, 2), (JobState.RUNNING, 3), (JobState.FAILED, 5)]):
+        job, _ = store.submit_job("a", f"k{i}", {"command": ["x"]}, 0.0)
+        assert store.transition(job, JobState.SCHEDULED, 1.0, "scheduled", num_devices=n, **placed)
+        if dst != JobState.SCHEDULED:
+            job = store.get_job(job.id)
+            assert job is not None and store.transition(job, dst, 2.0, dst.value)
+    other, _ = store.submit_job("a", "k9", {"command": ["x"]}, 0.0)
+    assert store.transition(other, JobState.SCHEDULED, 1.0, "scheduled", site="s2", accelerator="CPU", num_devices=1)
+    assert store.devices_in_use() == {("s1", "V100"): 5, ("s2", "CPU"): 1}

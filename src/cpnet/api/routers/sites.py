@@ -12,7 +12,6 @@ from cpnet.api.openapi import errors
 from cpnet.api.schemas import Heartbeat, SiteIdParam, SiteRegister
 from cpnet.control.store.store import SiteRecord, StoreError
 from cpnet.core.model import Site, Tier
-from cpnet.core.states import JobState
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 
@@ -41,10 +40,7 @@ def site_json(rec: SiteRecord, used: dict[tuple[str, str], int] | None = None) -
 
 @router.get("")
 def list_sites(svc: Svc, _who: Caller) -> dict[str, Any]:
-    used: dict[tuple[str, str], int] = {}
-    for j in svc.store.list_jobs(None, [JobState.SCHEDULED.value, JobState.RUNNING.value], 0, 100_000):
-        if j.site and j.accelerator:
-            used[(j.site, j.accelerator)] = used.get((j.site, j.accelerator), 0) + (j.num_devices or 0)
+    used = svc.store.devices_in_use()  # summed by the database: no job spec (up to ~1.3 MB each) is read
     return {"sites": [site_json(r, used) for r in svc.store.list_sites()]}
 
 

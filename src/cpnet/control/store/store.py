@@ -485,6 +485,17 @@ class Store:
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(q.order_by(t.jobs.c.seq).limit(limit))]
 
+    def devices_in_use(self) -> dict[tuple[str, str], int]:
+        """(site, accelerator) -> devices held by scheduled and running jobs, summed in the database."""
+        c_ = t.jobs.c
+        q = (
+            select(c_.site, c_.accelerator, func.sum(c_.num_devices))
+            .where(c_.state.in_([JobState.SCHEDULED.value, JobState.RUNNING.value]), c_.site.is_not(None), c_.accelerator.is_not(None))
+            .group_by(c_.site, c_.accelerator)
+        )
+        with self.engine.connect() as c:
+            return {(site, acc): int(n or 0) for site, acc, n in c.execute(q)}
+
     def count_jobs(self) -> int:
         with self.engine.connect() as c:
             return int(c.execute(select(func.count()).select_from(t.jobs)).scalar_one())
