@@ -87,13 +87,14 @@ class World:
 
 
 def build_snapshot(world: World, table: TableThroughput, state: Any) -> Snapshot:
-    """The snapshot a driver builds: up sites only; free = capacity - running views - held."""
+    """The snapshot a driver builds: up sites, the known down ones apart; free = capacity - running views - held."""
     sites = tuple(s for s in world.sites if s.id in world.up)
+    down = tuple(s for s in world.sites if s.id not in world.up)
     used = usage(world.views)
     free = {(s.id, m): c - used.get((s.id, m), 0) - world.held.get((s.id, m), 0) for s in sites for m, c in s.inventory.items() if c > 0}
     models = sorted({m for s in world.sites for m in s.inventory})
     catalog: dict[str, Accelerator] = {m: CATALOG[m] for m in models}
-    return Snapshot(world.now_s, sites, world.views, free, table, catalog, world.links, {t.id: t for t in world.tenants}, world.seed, state)
+    return Snapshot(world.now_s, sites, world.views, free, table, catalog, world.links, {t.id: t for t in world.tenants}, world.seed, state, down)
 
 
 def usage(views: tuple[JobView, ...] | list[JobView]) -> dict[tuple[str, str], int]:
@@ -287,7 +288,7 @@ def advance(world: World, d: Decision, step: Step, table: TableThroughput) -> Wo
 
 def latencies(snap: Snapshot) -> dict[tuple[str, str], float]:
     """Shortest latency between every two sites (Floyd-Warshall; an oracle independent of the code)."""
-    nodes = {s.id for s in snap.sites} | {x for link in snap.links for x in (link.a, link.b)}
+    nodes = {s.id for s in snap.sites + snap.down_sites} | {x for link in snap.links for x in (link.a, link.b)}
     dist = {(a, b): 0.0 if a == b else math.inf for a in nodes for b in nodes}
     for link in snap.links:
         dist[(link.a, link.b)] = dist[(link.b, link.a)] = min(dist[(link.a, link.b)], link.latency_ms)
@@ -298,10 +299,11 @@ def latencies(snap: Snapshot) -> dict[tuple[str, str], float]:
     return dist
 
 
-def oracle_pools(snap: Snapshot, spec: JobSpec, dist: Mapping[tuple[str, str], float]) -> set[tuple[str, str]]:
-    """Pools that can hold the whole gang, from the domain rules (model.JobSpec, feasibility docs)."""
+def oracle_pools(snap: Snapshot, spec: JobSpec, dist: Mapping[tuple[str, str], float], *, down_too: bool = False) -> set[tuple[str, str]]:
+    """Pools that can hold the whole gang, from the domain rules (model.JobSpec, feasibility docs);
+    over the up sites, or with `down_too` over every known site."""
     out = set()
-    for s in snap.sites:
+    for s in snap.sites + (snap.down_sites if down_too else ()):
         if spec.sites is not None and s.id not in spec.sites:
             continue
         if spec.latency_slo_ms is not None and spec.data_site is not None and dist.get((spec.data_site, s.id), math.inf) > spec.latency_slo_ms:
@@ -337,6 +339,8 @@ def check_decision(snap: Snapshot, d: Decision, policy: Policy) -> None:
         assert jv.placement is None, f"running job {jv.id} declared infeasible"
         assert not allowed[jv.id], f"{jv.id} declared infeasible but {sorted(allowed[jv.id])} can hold it"
         assert inf.reason
+        # wait iff a known site that is down could hold it; fail iff no known site ever can
+        assert inf.resolvable == bool(oracle_pools(snap, jv.spec, dist, down_too=True)), f"{jv.id}: resolvable={inf.resolvable} ({inf.reason})"
     for jv in snap.jobs:
         if jv.placement is None and not allowed[jv.id]:
             assert jv.id in reported, f"waiting job {jv.id} can never run but is not reported infeasible"

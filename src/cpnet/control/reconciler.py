@@ -22,7 +22,9 @@ Each step, in order (Ray autoscaler v2's shape: observe first, then act):
    at every multiple of their round. `policy_state` is carried from the previous Decision, and
    reset to None when the reconciler itself requeued jobs or a job arrived out of order.
 4. Act: the Decision's transitions (PENDING -> SCHEDULED with the placement, infeasible ->
-   FAILED, unless a known site that is down now could hold the job: it waits) and its audit row are written in ONE transaction, versioned so a concurrent cancel wins;
+   FAILED, unless the Decision marks it `resolvable`: the scheduler found that a known site that is
+   down now could hold it, from the snapshot's `down_sites`; it waits) and its audit row are
+   written in ONE transaction, versioned so a concurrent cancel wins;
    then each scheduled job is launched and its handle recorded (SCHEDULED -> RUNNING).
 
 Crash safety: the intent (SCHEDULED, attempt number) is committed before the process exists, and
@@ -46,7 +48,6 @@ from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant, Tier
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot
 from cpnet.core.states import JobState, SiteState
 from cpnet.executors.base import Executor, LaunchRejected, LaunchRequest, Observation, RunStatus
-from cpnet.sched.feasibility import NetworkIndex
 from cpnet.sched.runner import SchedulerConfig, schedule
 
 HOLDING = (JobState.SCHEDULED, JobState.RUNNING)
@@ -323,18 +324,18 @@ class Reconciler:
         if not avoid:
             return spec
         others = [s for s in sites if s.id not in avoid and (spec.sites is None or s.id in spec.sites)]
-        if not any(n >= spec.num_devices and (spec.accelerators is None or m in spec.accelerators) for s in others for m, n in s.inventory.items()):
+        n = spec.num_devices
+        if not any(
+            c >= n and (spec.accelerators is None or m in spec.accelerators) and self._rate(spec, m, n) > 0 for s in others for m, c in s.inventory.items()
+        ):
             return spec  # nowhere else to go: retry where it was
         return replace(spec, sites=frozenset(s.id for s in others))
 
-    def _waits_for_down_site(self, snap: Snapshot, job: JobRecord) -> bool:
-        """True when a site that is down now (or shrunk) could hold the job: it waits, not fails."""
-        known = tuple(r.site for r in self.store.list_sites())
-        return NetworkIndex.build(replace(snap, sites=known)).pools_for(self._spec(job)).feasible
-
     # -- decide and act ---------------------------------------------------------------------------
     def snapshot(self, jobs: Mapping[str, JobRecord], now: float) -> Snapshot:
-        sites = tuple(r.site for r in self.store.list_sites() if r.state == SiteState.UP)
+        records = self.store.list_sites()
+        sites = tuple(r.site for r in records if r.state == SiteState.UP)
+        down = tuple(r.site for r in records if r.state != SiteState.UP)  # the scheduler tells wait from fail with these
         free = {(s.id, m): n for s in sites for m, n in s.inventory.items() if n > 0}
         views = []
         for job in sorted(jobs.values(), key=lambda j: (j.submitted_s, j.seq)):
@@ -359,7 +360,7 @@ class Reconciler:
         if views:
             self._tail_arrival_s = max(self._tail_arrival_s, max(v.spec.arrival_s for v in views))
         tenants = {tid: Tenant(tid, w) for tid, w in self.store.tenants().items()}
-        return Snapshot(now, sites, tuple(views), free, self.throughput, self.catalog, self.links, tenants, self.config.seed, self._policy_state)
+        return Snapshot(now, sites, tuple(views), free, self.throughput, self.catalog, self.links, tenants, self.config.seed, self._policy_state, down)
 
     def _decide_and_act(self, jobs: Mapping[str, JobRecord], now: float, report: StepReport) -> None:
         snap = self.snapshot(jobs, now)
@@ -381,7 +382,7 @@ class Reconciler:
         changes: list[tuple[JobRecord, JobState, str, str, Mapping[str, Any]]] = []
         for inf in decision.infeasible:
             job = fresh.get(inf.job_id)
-            if job is not None and job.state == JobState.PENDING and self._waits_for_down_site(snap, job):
+            if job is not None and job.state == JobState.PENDING and inf.resolvable:
                 if job.id not in self._waiting_noted:
                     self._waiting_noted.add(job.id)
                     self.store.add_event(job.id, now, "waiting", f"no up site can hold it now ({inf.reason}); waiting for a down site to return")

@@ -75,7 +75,13 @@ class JobView:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Network state at `now_s`. `free` maps (site, accelerator) to idle device counts."""
+    """Network state at `now_s`. `free` maps (site, accelerator) to idle device counts.
+
+    `sites` are the sites that are up (placements go only there); `down_sites` are known sites that
+    are not up now (down, or drained by an operator): the scheduler never places on them, it only
+    reads them to tell a job that waits for one (`Infeasible.resolvable`) from one that no known
+    site can ever hold.
+    """
 
     now_s: float
     sites: tuple[Site, ...]
@@ -87,6 +93,7 @@ class Snapshot:
     tenants: Mapping[str, Tenant] = field(default_factory=dict)
     seed: int = 0
     policy_state: Any = None  # opaque; what the previous Decision returned, passed back unchanged
+    down_sites: tuple[Site, ...] = ()
 
     def capacity(self) -> dict[tuple[str, str], int]:
         return {(s.id, m): n for s in self.sites for m, n in s.inventory.items() if n > 0}
@@ -94,10 +101,16 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Infeasible:
-    """A job that can never run under this network (no pool can ever hold it), with why."""
+    """A job that no up pool can hold, with why, and whether waiting can help.
+
+    `resolvable` False (UnschedulableAndUnresolvable): no known site, up or down, can ever hold it;
+    the job fails. True (Unschedulable): only pools that are unavailable now could hold it (a site
+    that is down); the job waits and is decided again later.
+    """
 
     job_id: str
     reason: str
+    resolvable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

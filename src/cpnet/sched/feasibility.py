@@ -1,14 +1,12 @@
 """Which pools (site, accelerator model) a job may ever use, and why none when none.
 
-A pool can hold a job when: the model is allowed by `spec.accelerators`, the site by
-`spec.sites`; the site owns at least `spec.num_devices` devices of that model (gangs never split
-across sites or models); the throughput table knows a positive rate for the job type on that many
-devices; and, when the job sets `latency_slo_ms` and `data_site`, the network latency from the data
-site to the pool's site is within the SLO.
-
-Pools come back in the site preference order every policy uses to break ties between sites of one
-model: the job's data site first, then lowest latency from it, then cheapest energy
-(price per kWh x PUE), then site id. The order is deterministic.
+The rules are the policy's filters (cpnet.sched.filters, run in `Profile.filters` order over every
+pool of every *known* site, up and down); the order of the pools is the policy's scores
+(cpnet.sched.profile documents the default: data site, then latency from it, then energy price x
+PUE, then site id). A pool is usable when no filter rejects it. When none is usable the job is
+infeasible with a typed status: `resolvable` (wait: some pool was rejected only by
+`Unschedulable` filters, e.g. its site is down) or not (fail: the reason is the `explain` of the
+first filter that left no pool).
 
 `NetworkIndex` precomputes what depends only on the network (sites, links, throughput table) and
 memoises per job *shape* (everything in a JobSpec that feasibility reads), so that checking a job
@@ -20,9 +18,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from cpnet.core.model import JobSpec, Link, Site
-from cpnet.core.snapshot import Snapshot, ThroughputTable
+from cpnet.core.snapshot import Infeasible, Snapshot, ThroughputTable
+from cpnet.sched.framework import SCHEDULABLE, Profile, Unschedulable
+from cpnet.sched.profile import DEFAULT_PROFILE
 
 Pool = tuple[str, str]  # (site id, accelerator model)
 
@@ -46,17 +47,26 @@ class JobPools:
     """Feasible pools of one job shape, best site first within each model.
 
     `by_model` maps model -> pools of that model (preference order); `rate` maps each feasible
-    pool's model to steps/s on `num_devices` devices; `reason` is set when nothing is feasible.
+    pool's model to steps/s on `num_devices` devices; `model_score` maps it to the profile's model
+    score (throughput relative to the fastest). `reason` is set when nothing is feasible now, and
+    then `resolvable` says whether the job waits (a pool rejected only by `Unschedulable` filters,
+    e.g. at a down site) or can never run (`UnschedulableAndUnresolvable`).
     """
 
     pools: tuple[Pool, ...]
     by_model: Mapping[str, tuple[Pool, ...]]
     rate: Mapping[str, float]
     reason: str | None = None
+    resolvable: bool = False
+    model_score: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def feasible(self) -> bool:
         return self.reason is None
+
+    def infeasible(self, job_id: str) -> Infeasible:
+        """The Decision entry for a job of this shape (only when not feasible)."""
+        return Infeasible(job_id, self.reason or "", self.resolvable)
 
 
 def _latencies(sites: tuple[Site, ...], links: tuple[Link, ...]) -> dict[str, dict[str, float]]:
@@ -82,36 +92,55 @@ def _latencies(sites: tuple[Site, ...], links: tuple[Link, ...]) -> dict[str, di
     return out
 
 
+_Cand = tuple[Site, str]  # (site, model) with at least one device
+
+
 @dataclass(slots=True)
 class NetworkIndex:
-    """Network facts for feasibility, with a per-shape memo. Rebuild when the network changes."""
+    """Network facts for feasibility, with a per-shape memo. Rebuild when the network changes.
+
+    `sites` are the sites that are up (the only ones placed on); `down_sites` are known sites that
+    are down now, read only to tell a job that waits from one that fails.
+    """
 
     sites: tuple[Site, ...]
     links: tuple[Link, ...]
     throughput: ThroughputTable
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    down_sites: tuple[Site, ...] = ()
+    profile: Profile = DEFAULT_PROFILE
     _memo: dict[ShapeKey, JobPools] = field(default_factory=dict)
     _inventory: dict[Pool, int] = field(default_factory=dict)
+    _down_ids: frozenset[str] = frozenset()
+    _cands: tuple[_Cand, ...] = ()
 
     @classmethod
-    def build(cls, snapshot: Snapshot) -> NetworkIndex:
+    def build(cls, snapshot: Snapshot, profile: Profile = DEFAULT_PROFILE) -> NetworkIndex:
+        down = snapshot.down_sites
+        known = snapshot.sites + down
         return cls(
             sites=snapshot.sites,
             links=snapshot.links,
             throughput=snapshot.throughput,
-            latency_ms=_latencies(snapshot.sites, snapshot.links),
+            latency_ms=_latencies(known, snapshot.links),
+            down_sites=down,
+            profile=profile,
+            _down_ids=frozenset(s.id for s in down),
+            _cands=tuple((s, m) for s in known for m, c in s.inventory.items() if c > 0),
         )
 
-    def matches(self, snapshot: Snapshot) -> bool:
-        """True when `snapshot` describes the network this index was built for."""
-        if self.throughput is not snapshot.throughput:
+    def matches(self, snapshot: Snapshot, profile: Profile = DEFAULT_PROFILE) -> bool:
+        """True when `snapshot` describes the network this index was built for (and `profile` is its)."""
+        if self.throughput is not snapshot.throughput or self.profile is not profile:
             return False
         if self.sites is not snapshot.sites and self.sites != snapshot.sites:
+            return False
+        if self.down_sites is not snapshot.down_sites and self.down_sites != snapshot.down_sites:
             return False
         return self.links is snapshot.links or self.links == snapshot.links
 
     def sites_inventory(self, pool: Pool) -> int:
-        """Devices of `pool`'s model at its site."""
+        """Devices of `pool`'s model at its (up) site."""
         if not self._inventory:
             self._inventory.update({(s.id, m): c for s in self.sites for m, c in s.inventory.items()})
         return self._inventory.get(pool, 0)
@@ -121,15 +150,16 @@ class NetworkIndex:
             return 0.0
         return self.latency_ms.get(a, {}).get(b, float("inf"))
 
-    def site_order_key(self, spec: JobSpec, site: Site) -> tuple[int, float, float, str]:
-        """Lower is preferred: data site, then latency from it, then energy price, then id."""
-        data = spec.data_site
-        return (
-            0 if site.id == data else 1,
-            self.latency(data, site.id),
-            site.price_usd_per_kwh * site.pue,
-            site.id,
-        )
+    def is_up(self, site_id: str) -> bool:
+        return site_id not in self._down_ids
+
+    def site_order_key(self, spec: JobSpec, site: Site, rates: Mapping[str, float]) -> tuple[Any, ...]:
+        """Lower is preferred: -(weighted sum of the site scores), then -tie-break scores, then id."""
+        prof = self.profile
+        total = 0.0
+        for sc, w in prof.site_scores:
+            total += w * sc.score(spec, site, "", rates, self)
+        return (-total, *(-t.score(spec, site, "", rates, self) for t in prof.tie_breaks), site.id)
 
     def pools_for(self, spec: JobSpec) -> JobPools:
         # shape_key(spec), inlined: this runs once per job per scheduler call
@@ -141,47 +171,48 @@ class NetworkIndex:
         return found
 
     def _compute(self, spec: JobSpec) -> JobPools:
+        """Run the filters over every known pool, then order what is usable by the scores."""
+        alive: list[_Cand] = list(self._cands)
+        if not alive:
+            return JobPools((), {}, {}, "no known site has any devices")
+        waits: dict[Pool, str] = {}  # pools rejected so far only by Unschedulable filters -> first reason
+        for f in self.profile.filters:
+            kept: list[_Cand] = []
+            for c in alive:
+                st = f.filter(spec, c[0], c[1], self)
+                if st is SCHEDULABLE:
+                    kept.append(c)
+                elif isinstance(st, Unschedulable):
+                    kept.append(c)
+                    waits.setdefault((c[0].id, c[1]), st.reason)
+            if not kept:
+                return JobPools((), {}, {}, f.explain(spec, alive, self))
+            alive = kept
+        usable = [c for c in alive if (c[0].id, c[1]) not in waits] if waits else alive
+        if not usable:
+            return JobPools((), {}, {}, "; ".join(sorted(set(waits.values()))), resolvable=True)
         n = spec.num_devices
-        if n <= 0:
-            return JobPools((), {}, {}, f"num_devices must be >= 1, got {n}")
-        allowed_sites = [s for s in self.sites if spec.sites is None or s.id in spec.sites]
-        if not allowed_sites:
-            return JobPools((), {}, {}, f"none of the allowed sites {sorted(spec.sites or ())} exists")
-        if spec.latency_slo_ms is not None and spec.data_site is not None:
-            near = [s for s in allowed_sites if self.latency(spec.data_site, s.id) <= spec.latency_slo_ms]
-            if not near:
-                return JobPools((), {}, {}, (f"no allowed site within {spec.latency_slo_ms} ms of data site '{spec.data_site}'"))
-            allowed_sites = near
-        models = sorted({m for s in allowed_sites for m, c in s.inventory.items() if c > 0})
-        if spec.accelerators is not None:
-            models = [m for m in models if m in spec.accelerators]
-            if not models:
-                return JobPools((), {}, {}, (f"no allowed site has any of the allowed accelerators {sorted(spec.accelerators)}"))
         rate: dict[str, float] = {}
-        for m in models:
-            r = self.throughput.steps_per_s(spec.job_type, m, n)
-            if r is not None and r > 0:
-                rate[m] = r
-        if not rate:
-            return JobPools((), {}, {}, (f"no throughput for job type '{spec.job_type}' on {n} device(s) of {models}"))
-        ordered = sorted(allowed_sites, key=lambda s: self.site_order_key(spec, s))
-        by_model: dict[str, tuple[Pool, ...]] = {}
-        for m in sorted(rate):
-            pools = tuple((s.id, m) for s in ordered if s.inventory.get(m, 0) >= n)
-            if pools:
-                by_model[m] = pools
-        if not by_model:
-            biggest = max(s.inventory.get(m, 0) for s in allowed_sites for m in rate)
-            return JobPools((), {}, {}, (f"needs {n} devices of one model at one site; the largest usable pool ({sorted(rate)}) has {biggest}"))
-        pools = tuple((s.id, m) for s in ordered for m in sorted(by_model) if s.inventory.get(m, 0) >= n)
-        return JobPools(pools, by_model, {m: rate[m] for m in by_model})
+        for m in sorted({m for _, m in usable}):
+            rate[m] = self.throughput.steps_per_s(spec.job_type, m, n) or 0.0
+        at: dict[str, Site] = {}
+        for s, _ in usable:
+            at.setdefault(s.id, s)
+        ordered = sorted(at.values(), key=lambda s: self.site_order_key(spec, s, rate))
+        have = {(s.id, m) for s, m in usable}
+        by_model = {m: tuple((s.id, m) for s in ordered if (s.id, m) in have) for m in rate}
+        pools = tuple((s.id, m) for s in ordered for m in rate if (s.id, m) in have)
+        ms = self.profile.model_score
+        any_site = ordered[0]
+        model_score = {m: ms.score(spec, any_site, m, rate, self) for m in rate}
+        return JobPools(pools, by_model, rate, model_score=model_score)
 
 
-def index_for(snapshot: Snapshot, previous: NetworkIndex | None) -> NetworkIndex:
-    """Reuse `previous` when the network is unchanged, else build a new index."""
-    if previous is not None and previous.matches(snapshot):
+def index_for(snapshot: Snapshot, previous: NetworkIndex | None, profile: Profile = DEFAULT_PROFILE) -> NetworkIndex:
+    """Reuse `previous` when the network (and the profile) is unchanged, else build a new index."""
+    if previous is not None and previous.matches(snapshot, profile):
         return previous
-    return NetworkIndex.build(snapshot)
+    return NetworkIndex.build(snapshot, profile)
 
 
 def job_weight(spec: JobSpec, tenants: Mapping[str, object]) -> float:

@@ -29,12 +29,15 @@ never mutated, only replaced.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapshot
+from cpnet.sched import framework
 from cpnet.sched.feasibility import JobPools, NetworkIndex, Pool, index_for
+from cpnet.sched.framework import Profile
+from cpnet.sched.profile import DEFAULT_PROFILE
 from cpnet.sched.seeded import pick
 
 Alloc = Mapping[str, Mapping[str, float]]  # job id -> model -> time fraction
@@ -54,7 +57,7 @@ class AllocInput:
     private: Any  # the allocator's own state from its previous call (e.g. an LP basis)
 
 
-Allocator = Callable[[AllocInput], tuple[Alloc, Any]]
+Allocator = framework.Allocator  # re-exported: the round mechanism's extension point
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +87,9 @@ class RoundState:
 def _model_order(models: list[str], jobs: Sequence[JobView], pools: Mapping[str, JobPools], params: RoundParams, seed: int, round_no: int) -> list[str]:
     if params.fastest_first:
         score = dict.fromkeys(models, 0.0)
-        for jv in jobs:
-            rate = pools[jv.id].rate
-            if not rate:
-                continue
-            best = max(rate.values())
-            for m, r in rate.items():
-                score[m] = score.get(m, 0.0) + r / best
+        for jv in jobs:  # sum over jobs of the profile's model score (throughput / the job's best)
+            for m, r in pools[jv.id].model_score.items():
+                score[m] = score.get(m, 0.0) + r
         return sorted(models, key=lambda m: (-score.get(m, 0.0), m))
     order = sorted(models)
     for i in range(len(order) - 1, 0, -1):  # Fisher-Yates with keyed draws
@@ -119,10 +118,10 @@ def round_room(snapshot: Snapshot, held: Mapping[Pool, int]) -> dict[Pool, int]:
     return room
 
 
-def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) -> Decision:
+def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams, profile: Profile = DEFAULT_PROFILE) -> Decision:
     """One round of Gavel's mechanism; see the module docstring."""
     prev = snapshot.policy_state if isinstance(snapshot.policy_state, RoundState) else None
-    index = index_for(snapshot, prev.index if prev else None)
+    index = index_for(snapshot, prev.index if prev else None, profile)
     # A changed network keeps the accounting (the allocation is revisited at the next reset).
     st = RoundState(index=index) if prev is None else replace(prev, index=index)
     now = snapshot.now_s
@@ -145,7 +144,7 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams) 
             at = (p.site, p.accelerator)
             held[at] = held.get(at, 0) + p.num_devices
         elif jp.reason is not None:
-            infeasible.append(Infeasible(jv.id, jp.reason))
+            infeasible.append(Infeasible(jv.id, jp.reason, jp.resolvable))
             continue
         pools[jv.id] = jp
         jobs.append(jv)
@@ -283,16 +282,18 @@ def round_params(params: Mapping[str, Any], *, fastest_first: bool, skip_zero_pr
 
 @dataclass(frozen=True)
 class RoundPolicy:
-    """A policy realised by the round mechanism: an allocator (the rule) plus its RoundParams."""
+    """A policy realised by the round mechanism: an allocator (the rule) plus its RoundParams, with
+    the filters and scores of `profile`."""
 
     params: RoundParams
     allocate: Allocator
     name: str
     only_places_waiting_jobs: bool = False  # rounds preempt and move running jobs
+    profile: Profile = DEFAULT_PROFILE
 
     @property
     def round_s(self) -> float:
         return self.params.round_s
 
     def decide(self, snapshot: Snapshot) -> Decision:
-        return decide_rounds(snapshot, self.allocate, self.params)
+        return decide_rounds(snapshot, self.allocate, self.params, self.profile)

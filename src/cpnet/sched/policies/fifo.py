@@ -30,6 +30,8 @@ from typing import Any, NamedTuple
 
 from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapshot
 from cpnet.sched.feasibility import JobPools, NetworkIndex, Pool, index_for
+from cpnet.sched.framework import Profile
+from cpnet.sched.profile import DEFAULT_PROFILE
 from cpnet.sched.registry import register
 from cpnet.sched.rounds import Alloc, AllocInput, RoundPolicy, round_params
 from cpnet.sched.seeded import pick
@@ -104,10 +106,10 @@ def _state(jobs: Sequence[JobView], index: NetworkIndex, prev: FifoState | None,
     return FifoState(index, head, last_s, frozenset(ids))
 
 
-def decide_fifo(snapshot: Snapshot, choose: PoolChooser) -> Decision:
+def decide_fifo(snapshot: Snapshot, choose: PoolChooser, profile: Profile = DEFAULT_PROFILE) -> Decision:
     """Strict FIFO over waiting jobs with `choose` picking each job's pool; see module docstring."""
     prev = snapshot.policy_state if isinstance(snapshot.policy_state, FifoState) else None
-    index = index_for(snapshot, prev.network if prev is not None else None)
+    index = index_for(snapshot, prev.network if prev is not None else None, profile)
     if prev is not None and prev.network is not index:
         prev = None  # the network changed: rescan everything
     jobs = snapshot.jobs
@@ -146,7 +148,7 @@ def decide_fifo(snapshot: Snapshot, choose: PoolChooser) -> Decision:
         spec = jv.spec
         jp = pools_for(spec)
         if jp.reason is not None:
-            infeasible_l.append(Infeasible(spec.id, jp.reason))
+            infeasible_l.append(Infeasible(spec.id, jp.reason, jp.resolvable))
             continue
         pool = choose(jv, jp, free, seed)
         if pool is None:
@@ -165,22 +167,27 @@ def _infeasible(jobs: Sequence[JobView], start: int, index: NetworkIndex) -> tup
     out = []
     for jv in jobs[start:]:
         if jv.placement is None:
-            reason = index.pools_for(jv.spec).reason
-            if reason is not None:
-                out.append(Infeasible(jv.id, reason))
+            jp = index.pools_for(jv.spec)
+            if jp.reason is not None:
+                out.append(jp.infeasible(jv.id))
     return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
 class FifoPolicy:
-    """Gavel's heterogeneity-agnostic FIFO (random model among those with room), event-driven."""
+    """Gavel's heterogeneity-agnostic FIFO (random model among those with room), event-driven.
+
+    Composition: allocator = strict arrival order with `choose_agnostic`; filters and scores =
+    `profile` (cpnet.sched.profile.DEFAULT_PROFILE).
+    """
 
     name: str = "fifo"
     round_s: float | None = None
     only_places_waiting_jobs: bool = True
+    profile: Profile = DEFAULT_PROFILE
 
     def decide(self, snapshot: Snapshot) -> Decision:
-        return decide_fifo(snapshot, choose_agnostic)
+        return decide_fifo(snapshot, choose_agnostic, self.profile)
 
 
 def fifo_base_allocate(inp: AllocInput) -> tuple[Alloc, Any]:
@@ -209,8 +216,11 @@ def fifo_base_allocate(inp: AllocInput) -> tuple[Alloc, Any]:
     return alloc, None
 
 
-@register("fifo")
+@register("fifo", {"round_s": None, "reset_interval_s": 1920.0})
 def make_fifo(params: Mapping[str, Any]) -> FifoPolicy | RoundPolicy:
+    """fifo = allocator `choose_agnostic` in arrival order (event-driven; with round_s: Gavel's
+    FIFOPolicy(mode='base') in rounds, `fifo_base_allocate`) + DEFAULT_PROFILE's filters and scores."""
     if params.get("round_s") is None:
-        return FifoPolicy()
-    return RoundPolicy(round_params(params, fastest_first=False, skip_zero_priority=True), fifo_base_allocate, "fifo")
+        return FifoPolicy(profile=DEFAULT_PROFILE)
+    rp = round_params(params, fastest_first=False, skip_zero_priority=True)
+    return RoundPolicy(rp, fifo_base_allocate, "fifo", profile=DEFAULT_PROFILE)

@@ -15,11 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from cpnet.sched.maxmin_alloc import maxmin_allocator
+from cpnet.sched.profile import DEFAULT_PROFILE
 from cpnet.sched.registry import register
 from cpnet.sched.rounds import RoundPolicy, round_params
 
 
-@register("gavel-las")
+@register("gavel-las", {"round_s": 360.0, "reset_interval_s": 1920.0, "second_phase": True})
 def make_gavel_las(params: Mapping[str, Any]) -> RoundPolicy:
-    allocate = maxmin_allocator(True, bool(params.get("second_phase", True)))
-    return RoundPolicy(round_params(params, fastest_first=True), allocate, "gavel-las")
+    """gavel-las = allocator `maxmin_allocator(heterogeneity_aware=True)` in Gavel's rounds (models
+    fastest first) + DEFAULT_PROFILE's filters and scores."""
+    allocate = maxmin_allocator(True, bool(params["second_phase"]))
+    return RoundPolicy(round_params(params, fastest_first=True), allocate, "gavel-las", profile=DEFAULT_PROFILE)

@@ -15,11 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from cpnet.sched.maxmin_alloc import maxmin_allocator
+from cpnet.sched.profile import DEFAULT_PROFILE
 from cpnet.sched.registry import register
 from cpnet.sched.rounds import RoundPolicy, round_params
 
 
-@register("las")
+@register("las", {"round_s": 360.0, "reset_interval_s": 1920.0, "second_phase": True})
 def make_las(params: Mapping[str, Any]) -> RoundPolicy:
-    allocate = maxmin_allocator(False, bool(params.get("second_phase", True)))
-    return RoundPolicy(round_params(params, fastest_first=False), allocate, "las")
+    """las = allocator `maxmin_allocator(heterogeneity_aware=False)` in Gavel's rounds (models
+    in a seeded shuffle) + DEFAULT_PROFILE's filters and scores."""
+    allocate = maxmin_allocator(False, bool(params["second_phase"]))
+    return RoundPolicy(round_params(params, fastest_first=False), allocate, "las", profile=DEFAULT_PROFILE)

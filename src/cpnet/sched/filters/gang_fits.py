@@ -1,0 +1,30 @@
+"""`gang-fits`: the pool (one model at one site) must own at least `num_devices` devices, since a
+gang never splits across sites or models. This is the pool's inventory, not what is free now (the
+allocator checks free devices when it places).
+
+Status: UnschedulableAndUnresolvable when the pool is smaller than the gang.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cpnet.core.model import JobSpec, Site
+from cpnet.sched.framework import SCHEDULABLE, Network, Status, UnschedulableAndUnresolvable
+
+
+@dataclass(frozen=True, slots=True)
+class GangFits:
+    name: str = "gang-fits"
+
+    def filter(self, spec: JobSpec, site: Site, model: str, net: Network) -> Status:
+        have = site.inventory.get(model, 0)
+        if have >= spec.num_devices:
+            return SCHEDULABLE
+        return UnschedulableAndUnresolvable(f"{site.id} has {have} x {model}, the job needs {spec.num_devices}")
+
+    def explain(self, spec: JobSpec, pools: Sequence[tuple[Site, str]], net: Network) -> str:
+        models = sorted({m for _, m in pools})
+        biggest = max((s.inventory.get(m, 0) for s, m in pools), default=0)
+        return f"needs {spec.num_devices} devices of one model at one site; the largest usable pool ({models}) has {biggest}"
