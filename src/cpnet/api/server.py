@@ -48,34 +48,6 @@ def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[L
     return tuple(scenario.links)
 
 
-def build_app(
-    *,
-    db: str | None = None,
-    data_dir: str = ".cpnet",
-    executor: str = "local",
-    policy: str = "fifo",
-    policy_params: Mapping[str, Any] | None = None,
-    scenario: str | None = None,
-    interval_s: float = 0.5,
-    reconcile: bool = True,
-    clock: Clock | None = None,
-    executor_config: Mapping[str, Any] | None = None,
-) -> tuple[FastAPI, Reconciler]:
-    app, reconciler, _loop = build_service(
-        db=db,
-        data_dir=data_dir,
-        executor=executor,
-        policy=policy,
-        policy_params=policy_params,
-        scenario=scenario,
-        interval_s=interval_s,
-        reconcile=reconcile,
-        clock=clock,
-        executor_config=executor_config,
-    )
-    return app, reconciler
-
-
 def build_service(
     *,
     db: str | None = None,

@@ -174,6 +174,24 @@ def _job(row: Any) -> JobRecord:
     )
 
 
+def _pending_row(job_id: str, tenant_id: str, idempotency_key: str, spec: Mapping[str, Any], now_s: float) -> dict[str, Any]:
+    """The jobs-table row of a new submission: pending, version 1, never attempted."""
+    return dict(
+        id=job_id,
+        tenant_id=tenant_id,
+        idempotency_key=idempotency_key,
+        spec=dict(spec),
+        state=JobState.PENDING.value,
+        version=1,
+        attempt=0,
+        lost_count=0,
+        submitted_s=now_s,
+        released=True,
+        attained_device_s=0.0,
+        steps_done=0.0,
+    )
+
+
 def _site(row: Any) -> SiteRecord:
     m = row._mapping
     site = Site(
@@ -307,22 +325,7 @@ class Store:
         try:
             with self.engine.begin() as c:
                 self._feed_lock(c)
-                c.execute(
-                    insert(t.jobs).values(
-                        id=job_id,
-                        tenant_id=tenant_id,
-                        idempotency_key=idempotency_key,
-                        spec=dict(spec),
-                        state=JobState.PENDING.value,
-                        version=1,
-                        attempt=0,
-                        lost_count=0,
-                        submitted_s=now_s,
-                        released=True,
-                        attained_device_s=0.0,
-                        steps_done=0.0,
-                    )
-                )
+                c.execute(insert(t.jobs).values(**_pending_row(job_id, tenant_id, idempotency_key, spec, now_s)))
                 c.execute(insert(t.job_events).values(job_id=job_id, t_s=now_s, kind="submitted", to_state="pending", message=""))
         except IntegrityError:
             with self.engine.connect() as c:
@@ -349,23 +352,7 @@ class Store:
         batch's newest jobs past the limit are not kept and their entries are None. `live`, if
         given, receives those tenants' counts."""
         ids = ["j-" + uuid.uuid4().hex[:16] for _ in items]
-        rows: list[dict[str, Any]] = [
-            dict(
-                id=i,
-                tenant_id=tenant,
-                idempotency_key=key,
-                spec=dict(spec),
-                state=JobState.PENDING.value,
-                version=1,
-                attempt=0,
-                lost_count=0,
-                submitted_s=now,
-                released=True,
-                attained_device_s=0.0,
-                steps_done=0.0,
-            )
-            for i, (tenant, key, spec, now) in zip(ids, items, strict=True)
-        ]
+        rows = [_pending_row(i, tenant, key, spec, now) for i, (tenant, key, spec, now) in zip(ids, items, strict=True)]
         with self.engine.begin() as c:
             self._feed_lock(c)
             # One multi-row INSERT; RETURNING names the rows that were new (a used key is skipped).
