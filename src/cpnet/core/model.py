@@ -48,6 +48,7 @@ class Site:
     price_usd_per_kwh: float = 0.1
     carbon_g_per_kwh: float = 500.0
     emulated: frozenset[str] = frozenset()  # accelerator models that are emulated, not real
+    power_cap_kw: float | None = None  # facility draw limit (cpnet.core.power); None: unlimited
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -67,6 +68,7 @@ class Link:
 class Tenant:
     id: str
     weight: float = 1.0
+    home_site: str | None = None  # where the tenant's data lives when a trace does not say
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ class JobSpec:
     data_site: str | None = None  # where the input data lives (data gravity)
     data_gb: float = 0.0
     latency_slo_ms: float | None = None  # online inference: max latency to data_site
+    deadline_s: float | None = None  # deferrable work: must finish by this time (same clock as arrival_s)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __hash__(self) -> int:

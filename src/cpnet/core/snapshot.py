@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant
 
 
@@ -94,6 +95,8 @@ class Snapshot:
     seed: int = 0
     policy_state: Any = None  # opaque; what the previous Decision returned, passed back unchanged
     down_sites: tuple[Site, ...] = ()
+    # The sites' price and carbon series (a perfect forecast); `sites` already carry the values at now_s.
+    energy: EnergySignals | None = None
 
     def capacity(self) -> dict[tuple[str, str], int]:
         return {(s.id, m): n for s in self.sites for m, n in s.inventory.items() if n > 0}

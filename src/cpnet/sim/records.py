@@ -8,6 +8,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
 
+from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Site, Tenant
 
 
@@ -24,6 +25,16 @@ class PlacementChange(NamedTuple):
     """
 
     time_s: float
+    site: str
+    accelerator: str
+    num_devices: int
+
+
+class RunInterval(NamedTuple):
+    """The job held `num_devices` x `accelerator` at `site` over [start_s, end_s) (progress or not)."""
+
+    start_s: float
+    end_s: float
     site: str
     accelerator: str
     num_devices: int
@@ -51,6 +62,12 @@ class JobRecord(NamedTuple):
     device_s: Mapping[tuple[str, str], float] = MappingProxyType({})
     restarts: int = 0
     events: int = 0  # state changes of this job: arrival, starts, moves, preemptions, end
+    intervals: tuple[RunInterval, ...] = ()  # every stretch of held devices, in time order
+    data_site: str | None = None
+    data_moved_gb: float = 0.0  # input data copied to sites other than data_site (once per site)
+    data_moved_gb_km: float = 0.0  # the same, times great-circle km from data_site
+    transfer_s: float = 0.0  # start delays spent waiting for data transfers
+    deadline_s: float | None = None
 
     @property
     def jct_s(self) -> float | None:
@@ -104,6 +121,7 @@ class SimulationResult:
     measure: tuple[int, int] | None = None
     events: int = 0
     decisions: int = 0  # schedule() calls
+    energy: EnergySignals | None = None  # time-varying price and carbon (None: the sites' static values)
 
     def measured(self) -> tuple[JobRecord, ...]:
         """Records inside the `measure` window (all records when there is none)."""
