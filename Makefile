@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# A network under scarcity: Gavel's Philly-like generator at 240 jobs/h (multi-GPU, 40 synthetic users
+# mapped onto the scenario's tenants) on the default east-data-west-compute network.
+DEMO_TRACE := gavel-continuous:rate=240,jobs=3000,multi_gpu=1,users=40
+
 demo: $(STAMP)
-	$(BIN)/cpnet simulate --policy fifo --policy gavel-las --out out/demo
+	$(BIN)/cpnet simulate --trace $(DEMO_TRACE) --policy fifo --policy gavel-las --policy convergent --out out/demo
 
 # System packages of the servers the suite starts itself (PostgreSQL, Slurm + munge), installed when missing.
 system-deps:

@@ -13,6 +13,7 @@ from cpnet.control.loop import ManualClock
 from cpnet.control.reconciler import Reconciler, ReconcilerConfig
 from cpnet.control.store import Store
 from cpnet.control.throughput import ControlThroughput
+from cpnet.core.energy import EnergySignals, Series, SiteEnergy
 from cpnet.core.model import JobSpec, Site, Tenant, Tier
 from cpnet.executors.simulated import SimulatedExecutor
 from cpnet.sched.runner import SchedulerConfig
@@ -49,10 +50,12 @@ def _jobs() -> list[JobSpec]:
     return out
 
 
-def _control_plane(tmp_path: Path, jobs: list[JobSpec], policy: str) -> dict[str, list[tuple[float, str, str, int]]]:
+def _control_plane(
+    tmp_path: Path, jobs: list[JobSpec], policy: str, sites: tuple[Site, ...] = SITES, energy: EnergySignals | None = None
+) -> dict[str, list[tuple[float, str, str, int]]]:
     store = Store(f"sqlite:///{tmp_path / 'parity.db'}")
     store.migrate()
-    for s in SITES:
+    for s in sites:
         store.upsert_site(s, "scenario", 0.0)
     for t in TENANTS.values():
         store.create_tenant(t.id, t.weight, 0.0)
@@ -61,7 +64,7 @@ def _control_plane(tmp_path: Path, jobs: list[JobSpec], policy: str) -> dict[str
     clock = ManualClock(0.0)
     ex = SimulatedExecutor(clock, throughput)
     config = ReconcilerConfig(scheduler=SchedulerConfig(policy), run_dir=str(tmp_path / "runs"), site_heartbeat_s=math.inf)
-    rec = Reconciler(store, ex, clock, config, throughput=throughput, catalog=catalog)
+    rec = Reconciler(store, ex, clock, config, throughput=throughput, catalog=catalog, energy=energy)
     round_s = rec.policy.round_s
     queue = list(jobs)
     first = True
@@ -94,3 +97,39 @@ def test_simulator_and_control_plane_place_identically(tmp_path: Path, policy: s
     live = _control_plane(tmp_path, jobs, policy)
     assert len(sim) >= 3  # the comparison is about real placements
     assert live == sim
+
+
+# Both sites have V100 and K80, so where a job goes is the scores' choice. East is cheaper until
+# t = 300 s, then a time-of-use step makes west cheaper (and east dirtier): placements must follow
+# the price in force, identically in both clocks.
+TOU_SITES = (
+    Site("east", Tier.CLOUD, "east", 31.2, 121.5, {"V100": 4, "K80": 4}, power_cap_kw=2.0),
+    Site("west", Tier.CLOUD, "west", 38.5, 106.3, {"V100": 3, "K80": 2}),
+)
+TOU = EnergySignals(
+    0.0,
+    {
+        "east": SiteEnergy(Series((0.0, 300.0), (0.03, 0.30), "test TOU east"), Series((0.0, 300.0), (300.0, 600.0), "test carbon east")),
+        "west": SiteEnergy(Series((0.0,), (0.12,), "test flat west")),
+    },
+)
+
+
+class TouNet:
+    sites = TOU_SITES
+    links = ()
+    tenants = TENANTS
+    energy = TOU
+
+
+def test_convergent_follows_a_time_of_use_change_identically(tmp_path: Path) -> None:
+    jobs = _jobs()
+    catalog = load_catalog()
+    result = run_simulation(scenario=TouNet(), jobs=jobs, policy="convergent", throughput=load_throughputs(catalog), catalog=catalog, seed=0)
+    sim = {r.job_id: [(round(p.time_s, 6), p.site, p.accelerator, p.num_devices) for p in r.placements] for r in result.records if r.placements}
+    live = _control_plane(tmp_path, jobs, "convergent", TOU_SITES, TOU)
+    assert live == sim
+    starts = [p for r in result.records for p in r.placements]
+    early = {p.site for p in starts if p.time_s < 300.0}
+    late_new = {r.placements[0].site for r in result.records if r.placements and r.placements[0].time_s >= 300.0}
+    assert "east" in early and "west" in late_new  # the price change really moved new work

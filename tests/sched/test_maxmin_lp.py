@@ -20,10 +20,29 @@ def test_two_jobs_two_types_hand_computed():
     # A: 4x faster on V100; B: indifferent. Equal shares give T_eq(A) = 2.5, T_eq(B) = 1, so
     # c_A = (1.6, 0.4), c_B = (1, 1). Max-min: t = 1 for any V100 share of A in [0.5, 1]; the second
     # phase (max total normalised throughput) picks A -> V100 only, B -> K80 only.
-    r = solve_maxmin([cls("A", {"V100": 4, "K80": 1}), cls("B", {"V100": 1, "K80": 1})], CAP)
+    r = solve_maxmin([cls("A", {"V100": 4, "K80": 1}), cls("B", {"V100": 1, "K80": 1})], CAP, second_phase=True)
     assert r.t == pytest.approx(1.0)
     assert r.alloc["A"] == pytest.approx({"V100": 1.0})
     assert r.alloc["B"] == pytest.approx({"K80": 1.0})
+
+
+def _normalised(r, classes):
+    return {g.key: sum(g.coeff[k] * y for k, y in r.alloc[g.key].items()) for g in classes}
+
+
+def test_without_second_phase_any_max_min_optimum_is_returned():
+    # Gavel's LP alone (the default): the same t = 1, but the slack is left where the solver put it;
+    # every job still gets at least t, and the second phase's total is never lower.
+    classes = [cls("A", {"V100": 4, "K80": 1}), cls("B", {"V100": 1, "K80": 1})]
+    off = solve_maxmin(classes, CAP)
+    on = solve_maxmin(classes, CAP, second_phase=True)
+    assert off.t == pytest.approx(1.0) and on.t == pytest.approx(1.0)
+    got_off, got_on = _normalised(off, classes), _normalised(on, classes)
+    assert min(got_off.values()) == pytest.approx(1.0, abs=1e-6)
+    assert sum(got_on.values()) == pytest.approx(1.6 + 1.0)
+    assert sum(got_on.values()) >= sum(got_off.values()) - 1e-9
+    for k in CAP:  # capacity holds either way
+        assert sum(off.alloc[g.key].get(k, 0.0) for g in classes) <= CAP[k] + 1e-9
 
 
 def test_weights_scale_time_shares():

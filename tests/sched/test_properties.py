@@ -308,6 +308,8 @@ def oracle_pools(snap: Snapshot, spec: JobSpec, dist: Mapping[tuple[str, str], f
             continue
         if spec.latency_slo_ms is not None and spec.data_site is not None and dist.get((spec.data_site, s.id), math.inf) > spec.latency_slo_ms:
             continue
+        if spec.data_gb > 0 and spec.data_site is not None and s.id != spec.data_site and math.isinf(dist.get((spec.data_site, s.id), math.inf)):
+            continue  # the data cannot be copied there
         for m, c in s.inventory.items():
             if c < spec.num_devices or (spec.accelerators is not None and m not in spec.accelerators):
                 continue
@@ -384,7 +386,7 @@ def fingerprint(x: Any, caches: list[tuple[str, dict[Any, Any]]] | None = None, 
     """
     if isinstance(x, NetworkIndex) and caches is not None:
         caches.append((path, {"_memo": dict(x._memo), "_inventory": dict(x._inventory)}))
-        return ("NetworkIndex", fingerprint(x.sites), fingerprint(x.links), fingerprint(x.throughput), fingerprint(x.latency_ms))
+        return ("NetworkIndex", fingerprint(x.sites), fingerprint(x.links), fingerprint(x.throughput), fingerprint(x.paths.latency_ms))
     if isinstance(x, TableThroughput):  # the biggest value in a snapshot: flat, without recursion
         return ("TableThroughput", tuple(sorted(x.rates.items())))
     if dataclasses.is_dataclass(x) and not isinstance(x, type):

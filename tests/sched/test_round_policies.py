@@ -116,3 +116,21 @@ def test_rounds_never_hand_out_devices_held_outside_the_snapshot(policy, params)
     snap = snapshot([site("s", K80=2)], jobs, RATES, free={("s", "K80"): 0})
     d = p.decide(snap)
     check_gangs(snap, d)
+
+
+def test_first_fit_cursor_finds_what_a_scan_from_the_top_finds():
+    from cpnet.sched.rounds import FreeCounts
+
+    pools = (("a", "K80"), ("b", "K80"), ("c", "K80"))
+    free = FreeCounts({("a", "K80"): 1, ("b", "K80"): 2, ("c", "K80"): 4})
+
+    def scan(n):
+        return next((p for p in pools if free.get(p, 0) >= n), None)
+
+    for n, take in ((2, 2), (2, 2), (2, 2), (1, 1), (2, 0), (1, 1)):
+        assert free.first_fit(pools, n) == scan(n)
+        p = free.first_fit(pools, n)
+        if p is not None and take:
+            free[p] -= take
+    free[("a", "K80")] = 3  # a count going back up drops the cursors: the answer stays exact
+    assert free.first_fit(pools, 2) == ("a", "K80") == scan(2)

@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
+
+from cpnet.cli import simulate_cmd
 
 ARGS = ["--scenario", "gavel-36-36-36", "--jobs", "120", "--policy", "fifo", "--policy", "gavel-las"]
 
@@ -43,6 +47,9 @@ def test_outputs_table_and_schema(two_runs: tuple[Path, Path, str]) -> None:
     assert doc["inputs"] == {
         "scenario": "gavel-36-36-36", "trace": "philly-sample", "seed": 0, "jobs": 120, "jobs_limit": 120,
         "policies": ["fifo", "gavel-las"], "measure": None,
+        # gavel-36-36-36's only tenant is "default" and Philly's VCs are not it: --tenants defaults to map
+        "policy_params": {"fifo": {}, "gavel-las": {}}, "tenants": "map", "slack_h": None,
+        "deferrable_fraction": None, "deferrable_jobs": 0,
     }  # fmt: skip
     assert [r["policy"] for r in doc["runs"]] == ["fifo", "gavel-las"]
     m = doc["runs"][1]["metrics"]
@@ -68,3 +75,90 @@ def test_unknown_names_are_one_line_exit_2(tmp_path: Path, args: list[str], mess
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert all(part in lines[0] for part in message), lines[0]
+
+
+# --- --policy-param, --tenants, --slack-h (in process, with typer's CliRunner) ---------------
+
+SMALL = ["--scenario", "east-data-west-compute", "--jobs", "60", "--policy", "fifo"]
+
+
+def run_cli(*args: str) -> tuple[int, BaseException | None, str]:
+    app = typer.Typer()
+    simulate_cmd.register(app)  # a one-command app: the command runs without its name
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.exception, result.output
+
+
+def inputs_of(out: Path) -> dict[str, object]:
+    doc: dict[str, object] = json.loads((out / "results.json").read_text())["inputs"]
+    return doc
+
+
+def csv_tenants(path: Path) -> list[str]:
+    import csv
+
+    with path.open() as f:
+        return [row["tenant"] for row in csv.DictReader(f)]
+
+
+def test_policy_params_are_accepted_and_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    code, exc, text = run_cli(
+        *SMALL, "--policy", "gavel-las", "--policy-param", "round_s=120", "--policy-param", "gavel-las:second_phase=false",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, (exc, text)
+    inputs = inputs_of(out)
+    assert inputs["policy_params"] == {"fifo": {"round_s": 120}, "gavel-las": {"round_s": 120, "second_phase": False}}
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["round_s"] for r in runs] == [120, 120]  # the parameter reached the policies
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policy-param", "no_such_knob=1"], ("unknown parameter of policy 'fifo'", "'no_such_knob'", "valid: ", "round_s")),
+        (["--policy-param", "gavel-las:x=1"], ("names policy 'gavel-las'", "not a --policy")),
+        (["--policy-param", "round_s"], ("is not NAME=VALUE",)),
+        (["--policy-param", "round_s=abc"], ("--policy-param for policy 'fifo'",)),
+        (["--deferrable-fraction", "0.5"], ("needs --slack-h",)),
+    ],
+)
+def test_bad_policy_params_fail_before_anything_runs(tmp_path: Path, args: list[str], message: tuple[str, ...]) -> None:
+    out = tmp_path / "o"
+    code, exc, _ = run_cli(*SMALL, *args, "--out", str(out))
+    assert code != 0 and exc is not None
+    assert all(part in str(exc) for part in message), str(exc)
+    assert not out.exists()  # rejected before any simulation wrote output
+
+
+def test_unknown_policy_param_is_one_line_exit_2(tmp_path: Path) -> None:
+    proc = cpnet("simulate", *SMALL, "--policy-param", "no_such_knob=1", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "unknown parameter of policy 'fifo'" in lines[0] and "round_s" in lines[0], lines[0]
+
+
+def test_tenants_map_changes_tenants(tmp_path: Path) -> None:
+    outs = {mode: tmp_path / mode for mode in ("map", "trace", "default")}
+    for mode, out in outs.items():
+        extra = [] if mode == "default" else ["--tenants", mode]
+        code, exc, text = run_cli(*SMALL, *extra, "--out", str(out))
+        assert code == 0, (exc, text)
+    mapped, kept = csv_tenants(outs["map"] / "jobs-fifo.csv"), csv_tenants(outs["trace"] / "jobs-fifo.csv")
+    assert set(mapped) <= {"research", "industry", "public"}
+    assert not set(kept) & {"research", "industry", "public"}  # Philly VC ids
+    assert inputs_of(outs["map"])["tenants"] == "map" and inputs_of(outs["trace"])["tenants"] == "trace"
+    # default: the scenario has tenants and Philly's VCs are not among them -> map
+    assert inputs_of(outs["default"])["tenants"] == "map"
+    assert csv_tenants(outs["default"] / "jobs-fifo.csv") == mapped
+
+
+def test_slack_makes_jobs_deferrable(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    code, exc, text = run_cli(*SMALL, "--slack-h", "2", "--deferrable-fraction", "0.5", "--out", str(out))
+    assert code == 0, (exc, text)
+    inputs = inputs_of(out)
+    assert inputs["slack_h"] == 2.0 and inputs["deferrable_fraction"] == 0.5
+    assert isinstance(inputs["deferrable_jobs"], int) and 0 < inputs["deferrable_jobs"] < 60

@@ -25,6 +25,7 @@ from cpnet.control.reconciler import Reconciler, ReconcilerConfig
 from cpnet.control.store.store import Store, default_sqlite_url
 from cpnet.control.throughput import known_models, load_catalog_or_empty, load_control_throughput
 from cpnet.core.clock import Clock
+from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Link
 from cpnet.executors.registry import make_executor
 from cpnet.sched.runner import SchedulerConfig
@@ -33,8 +34,9 @@ log = logging.getLogger("cpnet.api")
 WORKER_SPEC_ENV = "CPNET_WORKER_SPEC"
 
 
-def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[Link, ...]:
-    """Write a scenario's sites (all accelerators emulated: they are not this machine) and tenants."""
+def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[tuple[Link, ...], EnergySignals | None]:
+    """Write a scenario's sites (all accelerators emulated: they are not this machine) and tenants;
+    return its links (declared and distance-derived) and its energy series on the wall clock."""
     from cpnet.scenario import load_scenario
 
     scenario = load_scenario(name_or_path)
@@ -45,7 +47,9 @@ def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[L
     for t in tenants.values() if isinstance(tenants, Mapping) else tenants:
         if t.id not in have:
             store.create_tenant(t.id, t.weight, now_s)
-    return tuple(scenario.links)
+    energy = scenario.energy
+    # The live clock is Unix time already: the series apply at their own timestamps (epoch 0).
+    return scenario.network_links(), (None if energy is None else replace(energy, epoch_s=0.0))
 
 
 def build_service(
@@ -73,7 +77,7 @@ def build_service(
     _restrict_sqlite_files(store)
     catalog = load_catalog_or_empty()
     throughput = load_control_throughput(catalog)
-    links = load_scenario_into(store, scenario, clock.now()) if scenario else ()
+    links, energy = load_scenario_into(store, scenario, clock.now()) if scenario else ((), None)
     run_dir = data / "runs"
     config = dict(executor_config or {})
     if executor == "local":
@@ -87,7 +91,7 @@ def build_service(
     if serve_tenants is not None:  # e.g. a local executor without root refuses a second tenant
         serve_tenants(store.tenants())
     rec_config = ReconcilerConfig(scheduler=SchedulerConfig(policy, dict(policy_params or {})), run_dir=str(run_dir))
-    reconciler = Reconciler(store, ex, clock, rec_config, throughput=throughput, catalog=catalog, links=links)
+    reconciler = Reconciler(store, ex, clock, rec_config, throughput=throughput, catalog=catalog, links=links, energy=energy)
     loop = ReconcilerLoop(reconciler, interval_s)
     models = known_models(catalog) | {m for r in store.list_sites() for m in r.site.inventory} | {m for inv in ex.inventory().values() for m in inv}
     services = Services(

@@ -9,21 +9,10 @@ import typer
 
 from cpnet.api.limits import Limits
 from cpnet.cli.db_option import DbFileOpt, DbOpt, db_url
+from cpnet.cli.params import parse_params
 from cpnet.core.errors import InputError
 
 _LIMITS = Limits()  # the defaults
-
-
-def parse_params(pairs: list[str]) -> dict[str, object]:
-    import yaml
-
-    out: dict[str, object] = {}
-    for p in pairs:
-        k, sep, v = p.partition("=")
-        if not sep or not k:
-            raise InputError("--policy-param", f"'{p}' is not KEY=VALUE")
-        out[k] = yaml.safe_load(v)
-    return out
 
 
 def _pair(option: str, text: str) -> tuple[str, str]:

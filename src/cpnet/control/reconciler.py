@@ -11,7 +11,8 @@ Each step, in order (Ray autoscaler v2's shape: observe first, then act):
    Failover: a LOST observation (node/site gone, process vanished) is a failure of the
    infrastructure, not of the job: event `lost`, `lost_count` + 1 (the job's exit code stays
    unset), and the job goes back to PENDING. Its retry avoids the site it was lost on for
-   `lost_site_avoid_s` whenever another up site could hold it, and the inventories are re-read in
+   `lost_site_avoid_s` whenever another up site could hold it (`JobSpec.avoid_sites`, which the
+   scheduler reads), and the inventories are re-read in
    the same step, so a dead site's devices are gone before the next placement. After
    `retry_limit` requeues the next loss ends the job FAILED, its reason naming the retry limit.
    Metering: each ended attempt records the device-seconds the engine reported (Ray task timing,
@@ -44,6 +45,7 @@ from typing import Any
 from cpnet.control.store.store import JobRecord, Store
 from cpnet.control.throughput import GENERIC_JOB_TYPE, GENERIC_TOTAL_STEPS, ControlThroughput
 from cpnet.core.clock import Clock
+from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant, Tier
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot
 from cpnet.core.states import JobState, SiteState
@@ -90,6 +92,7 @@ class Reconciler:
         throughput: ControlThroughput | None = None,
         catalog: Mapping[str, Accelerator] | None = None,
         links: Sequence[Link] = (),
+        energy: EnergySignals | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -99,6 +102,7 @@ class Reconciler:
         self.throughput = throughput or ControlThroughput(None)
         self.catalog = dict(catalog or {})
         self.links = tuple(links)
+        self.energy = energy  # price and carbon series read at the wall clock's now (epoch 0)
         self._policy_state: Any = None
         self._dirty = True
         self._next_round_s: float | None = None
@@ -318,23 +322,18 @@ class Reconciler:
                 self._policy_state = None  # the job's allowed sites changed: policies rescan
                 self._dirty = True
 
-    def _retry_spec(self, spec: JobSpec, sites: Sequence[Site]) -> JobSpec:
-        """`spec` without the sites it was lost on, when another up site could hold it."""
+    def _retry_spec(self, spec: JobSpec) -> JobSpec:
+        """`spec` marked to avoid the sites it was lost on (the scheduler uses them only when no
+        other site can hold it: `JobSpec.avoid_sites`)."""
         avoid = self._avoid.get(spec.id)
-        if not avoid:
-            return spec
-        others = [s for s in sites if s.id not in avoid and (spec.sites is None or s.id in spec.sites)]
-        n = spec.num_devices
-        if not any(
-            c >= n and (spec.accelerators is None or m in spec.accelerators) and self._rate(spec, m, n) > 0 for s in others for m, c in s.inventory.items()
-        ):
-            return spec  # nowhere else to go: retry where it was
-        return replace(spec, sites=frozenset(s.id for s in others))
+        return replace(spec, avoid_sites=frozenset(avoid)) if avoid else spec
 
     # -- decide and act ---------------------------------------------------------------------------
     def snapshot(self, jobs: Mapping[str, JobRecord], now: float) -> Snapshot:
         records = self.store.list_sites()
         sites = tuple(r.site for r in records if r.state == SiteState.UP)
+        if self.energy is not None:  # the values in force now; the scheduler ranks by them
+            sites = tuple(self.energy.site_at(s, now) for s in sites)
         down = tuple(r.site for r in records if r.state != SiteState.UP)  # the scheduler tells wait from fail with these
         free = {(s.id, m): n for s in sites for m, n in s.inventory.items() if n > 0}
         views = []
@@ -346,7 +345,7 @@ class Reconciler:
                     free[pool] = max(free[pool] - job.num_devices, 0)
             if job.state == JobState.PENDING:
                 views.append(
-                    JobView(self._retry_spec(self._spec(job), sites), None, now, job.attained_device_s, job.steps_done, 0.0, restarts=max(job.attempt - 1, 0))
+                    JobView(self._retry_spec(self._spec(job)), None, now, job.attained_device_s, job.steps_done, 0.0, restarts=max(job.attempt - 1, 0))
                 )
             elif job.state in HOLDING and job.site and job.accelerator and job.num_devices:
                 spec = self._spec(job)
@@ -360,7 +359,9 @@ class Reconciler:
         if views:
             self._tail_arrival_s = max(self._tail_arrival_s, max(v.spec.arrival_s for v in views))
         tenants = {tid: Tenant(tid, w) for tid, w in self.store.tenants().items()}
-        return Snapshot(now, sites, tuple(views), free, self.throughput, self.catalog, self.links, tenants, self.config.seed, self._policy_state, down)
+        return Snapshot(
+            now, sites, tuple(views), free, self.throughput, self.catalog, self.links, tenants, self.config.seed, self._policy_state, down, self.energy
+        )
 
     def _decide_and_act(self, jobs: Mapping[str, JobRecord], now: float, report: StepReport) -> None:
         snap = self.snapshot(jobs, now)

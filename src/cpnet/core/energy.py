@@ -48,32 +48,55 @@ class Series:
     def is_flat(self) -> bool:
         return len(self.values) == 1
 
-    def _fold(self, t: float) -> float:
+    def _cycle(self, t: float, period: float) -> int:
+        """The cycle c with t0 + c x period <= t < t0 + (c + 1) x period (0 before the first period ends)."""
         t0 = self.times_s[0]
-        if self.period_s is None or t < t0 + self.period_s:
-            return t
-        return t0 + (t - t0) % self.period_s
+        c = max(math.floor((t - t0) / period), 0)
+        # The division rounds at large Unix times; settle c on the same products the callers use.
+        while c > 0 and t0 + c * period > t:
+            c -= 1
+        while t0 + (c + 1) * period <= t:
+            c += 1
+        return c
 
     def at(self, t: float) -> float:
         """The value in force at Unix time `t`."""
-        i = bisect_right(self.times_s, self._fold(t)) - 1
-        return self.values[max(i, 0)]
+        times = self.times_s
+        t0, period = times[0], self.period_s
+        if period is None or t < t0 + period:
+            return self.values[max(bisect_right(times, t) - 1, 0)]
+        # Change times of cycle c >= 1 are base + (times[i] - t0), base = t0 + c x period, exactly as
+        # next_change_s computes them, so the value at a change time it returns is the new value.
+        base = t0 + self._cycle(t, period) * period
+        i = bisect_right(times, t0 + (t - base)) - 1
+        while i + 1 < len(times) and base + (times[i + 1] - t0) <= t:
+            i += 1
+        while i > 0 and base + (times[i] - t0) > t:
+            i -= 1
+        return self.values[i]
 
     def next_change_s(self, t: float) -> float:
-        """The first time after `t` at which the value may change (inf for a flat series)."""
+        """The first time after `t` at which the value may change (inf for a flat series); always > t."""
         if self.is_flat:
             return math.inf
         times = self.times_s
-        if self.period_s is None:
+        t0, period = times[0], self.period_s
+        if period is None:
             i = bisect_right(times, t)
             return times[i] if i < len(times) else math.inf
-        t0 = times[0]
         if t < t0:
             return t0
-        cycle = math.floor((t - t0) / self.period_s)
-        base = t0 + cycle * self.period_s
-        i = bisect_right(times, t - cycle * self.period_s)
-        return base + (times[i] - t0) if i < len(times) else base + self.period_s
+        c = self._cycle(t, period)
+        if c == 0:
+            i = bisect_right(times, t)
+            return times[i] if i < len(times) else t0 + period
+        base = t0 + c * period
+        i = bisect_right(times, t0 + (t - base))
+        while i < len(times) and base + (times[i] - t0) <= t:
+            i += 1
+        while i > 0 and base + (times[i - 1] - t0) > t:
+            i -= 1
+        return base + (times[i] - t0) if i < len(times) else t0 + (c + 1) * period
 
     def segments(self, t0: float, t1: float) -> Iterable[tuple[float, float, float]]:
         """(start, end, value) pieces covering [t0, t1), for integrating over a run interval."""

@@ -92,6 +92,7 @@ class JobSpec:
     data_gb: float = 0.0
     latency_slo_ms: float | None = None  # online inference: max latency to data_site
     deadline_s: float | None = None  # deferrable work: must finish by this time (same clock as arrival_s)
+    avoid_sites: frozenset[str] = frozenset()  # used only when no other site can hold the job (lost there)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __hash__(self) -> int:

@@ -1,7 +1,8 @@
 """Read a scenario YAML file (bundled name or path), validate it, and build a `Scenario`.
 
 Every problem becomes one InputError naming the file, the line, the field path
-(e.g. `sites[3].inventory.H100`) and what was expected.
+(e.g. `sites[3].inventory.H100`) and what was expected. A malformed series file gives an
+InputError naming that file and its line; a missing one names the scenario line that refers to it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,24 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from cpnet.core.energy import EnergySignals, Series, SiteEnergy
 from cpnet.core.errors import InputError, UnknownNameError
 from cpnet.core.model import Link, Site, Tenant, Tier
 from cpnet.scenario.distance import NetworkModel, UnlinkedPairs, great_circle_km
+from cpnet.scenario.grid_factors import FactorLookupError, annual_carbon_series
 from cpnet.scenario.scenario import Scenario
-from cpnet.scenario.schema import LinkSpec, NetworkSpec, ScenarioSpec, SiteSpec, TenantSpec
+from cpnet.scenario.schema import (
+    CarbonAnnualSpec,
+    LinkSpec,
+    NetworkSpec,
+    ScenarioSpec,
+    SeriesFileSpec,
+    SiteSpec,
+    TariffSpec,
+    TenantSpec,
+)
+from cpnet.scenario.series_file import SeriesFileOptions, load_series_file
+from cpnet.scenario.tariff import TariffLookupError, tariff_year_start_s, tou_tariff_series
 from cpnet.scenario.yaml_source import Loc, YamlDocument, format_loc, parse_yaml
 
 DEFAULT_SCENARIO = "east-data-west-compute"
@@ -28,6 +42,13 @@ _SECTION_MODELS: dict[str, type[BaseModel]] = {
     "links": LinkSpec,
     "tenants": TenantSpec,
     "network": NetworkSpec,
+}
+# Models of nested fields, for the same hints one level down (e.g. sites[2].tariff.provnce).
+_FIELD_MODELS: dict[str, type[BaseModel]] = {
+    "price_series": SeriesFileSpec,
+    "carbon_series": SeriesFileSpec,
+    "tariff": TariffSpec,
+    "carbon_annual": CarbonAnnualSpec,
 }
 
 
@@ -53,7 +74,7 @@ def load_scenario(name_or_path: str, *, known_accelerators: Collection[str] | No
         raise _from_validation(doc, exc) from None
     known = _catalog_keys() if known_accelerators is None else set(known_accelerators)
     _check_references(doc, spec, known)
-    return _build(spec, path)
+    return _build(spec, path, _build_energy(doc, spec))
 
 
 def _read(name_or_path: str) -> tuple[str, str]:
@@ -94,6 +115,8 @@ def _from_validation(doc: YamlDocument, exc: ValidationError) -> InputError:
         problem = f"missing required field '{loc[-1]}'"
     elif kind == "extra_forbidden":
         parent = _SECTION_MODELS.get(str(loc[0]), ScenarioSpec) if len(loc) > 1 else ScenarioSpec
+        nested = [_FIELD_MODELS[str(p)] for p in loc[:-1] if str(p) in _FIELD_MODELS]
+        parent = nested[-1] if nested else parent
         problem = f"unknown field '{loc[-1]}'; expected one of: {', '.join(parent.model_fields)}"
     else:
         msg = err["msg"].removeprefix("Value error, ")
@@ -141,13 +164,74 @@ def _check_references(doc: YamlDocument, spec: ScenarioSpec, known: set[str] | N
         if t.id in tenant_ids:
             raise _fail(doc, ("tenants", k, "id"), f"duplicate tenant id '{t.id}'; tenant ids must be unique")
         tenant_ids.add(t.id)
+        if t.home_site is not None and t.home_site not in site_ids:
+            raise _fail(doc, ("tenants", k, "home_site"), f"unknown home_site '{t.home_site}'; valid: {', '.join(sorted(site_ids))}")
 
 
 def _unknown_accelerator(model: str, known: set[str]) -> str:
     return f"unknown accelerator '{model}'; expected a catalog key: {', '.join(sorted(known))}"
 
 
-def _build(spec: ScenarioSpec, path: str) -> Scenario:
+def _build_energy(doc: YamlDocument, spec: ScenarioSpec) -> EnergySignals | None:
+    """Every site's price and carbon series; None when no site has one (static numbers hold)."""
+    base = Path(doc.path).parent
+    epoch_s = spec.epoch_s()
+    sites: dict[str, SiteEnergy] = {}
+    for i, s in enumerate(spec.sites):
+        price: Series | None = None
+        carbon: Series | None = None
+        if s.price_series is not None:
+            price = _series(doc, base, ("sites", i, "price_series"), s.price_series, "price (USD/kWh)")
+        elif s.tariff is not None:
+            price = _tariff(doc, base, ("sites", i, "tariff"), s.tariff, s.price_usd(), epoch_s)
+        if s.carbon_series is not None:
+            carbon = _series(doc, base, ("sites", i, "carbon_series"), s.carbon_series, "carbon intensity (gCO2/kWh)")
+        elif s.carbon_annual is not None:
+            try:
+                carbon = annual_carbon_series(s.carbon_annual.province, s.carbon_annual.year, s.carbon_g_per_kwh)
+            except FactorLookupError as exc:
+                raise _fail(doc, ("sites", i, "carbon_annual"), str(exc)) from None
+        if price is not None or carbon is not None:
+            sites[s.id] = SiteEnergy(price_usd_per_kwh=price, carbon_g_per_kwh=carbon)
+    return EnergySignals(epoch_s=epoch_s, sites=sites) if sites else None
+
+
+def _series(doc: YamlDocument, base: Path, loc: Loc, spec: SeriesFileSpec, what: str) -> Series:
+    file = base / spec.path
+    if not file.is_file():
+        raise _fail(doc, (*loc, "path"), f"series file not found: {file} (paths are relative to the scenario file's directory)")
+    options = SeriesFileOptions(
+        what=what,
+        time_column=spec.time_column,
+        value_column=spec.value_column,
+        scale=spec.scale,
+        utc_offset_s=spec.utc_offset_s(),
+        max_step_s=spec.max_step_s,
+    )
+    return load_series_file(file, options)  # its InputErrors name the series file and line
+
+
+def _tariff(doc: YamlDocument, base: Path, loc: Loc, spec: TariffSpec, flat_usd: float, epoch_s: float) -> Series:
+    file: str | None = None
+    if spec.file is not None:
+        file = str(base / spec.file)
+        if not Path(file).is_file():
+            raise _fail(doc, (*loc, "file"), f"tariff file not found: {file} (paths are relative to the scenario file's directory)")
+    try:
+        return tou_tariff_series(
+            spec.province,
+            flat_usd,
+            grid_area=spec.grid_area,
+            year_start_s=tariff_year_start_s(epoch_s),
+            path=file,
+            fallback_peak_vs_flat=spec.fallback_peak_vs_flat,
+            fallback_valley_vs_flat=spec.fallback_valley_vs_flat,
+        )
+    except TariffLookupError as exc:
+        raise _fail(doc, loc, str(exc)) from None
+
+
+def _build(spec: ScenarioSpec, path: str, energy: EnergySignals | None) -> Scenario:
     network = NetworkModel(
         unlinked_pairs=UnlinkedPairs(spec.network.unlinked_pairs),
         route_factor=spec.network.route_factor,
@@ -167,12 +251,13 @@ def _build(spec: ScenarioSpec, path: str) -> Scenario:
             price_usd_per_kwh=s.price_usd(),
             carbon_g_per_kwh=s.carbon_g_per_kwh,
             emulated=frozenset(s.emulated),
+            power_cap_kw=s.power_cap_kw,
         )
         for s in spec.sites
     )
     by_id = {s.id: s for s in sites}
     links = tuple(_build_link(link, by_id, network) for link in spec.links)
-    tenants = {t.id: Tenant(id=t.id, weight=t.weight) for t in spec.tenants}
+    tenants = {t.id: Tenant(id=t.id, weight=t.weight, home_site=t.home_site) for t in spec.tenants}
     return Scenario(
         name=spec.name,
         description=spec.description,
@@ -181,6 +266,8 @@ def _build(spec: ScenarioSpec, path: str) -> Scenario:
         tenants=tenants,
         path=path,
         network=network,
+        energy=energy,
+        epoch_s=spec.epoch_s(),
     )
 
 

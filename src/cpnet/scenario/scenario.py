@@ -1,4 +1,4 @@
-"""A loaded scenario: sites, links and tenants, plus the network rule for pairs without a link."""
+"""A loaded scenario: sites, links and tenants, the network rule for pairs without a link, and energy signals."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cpnet.core.energy import EnergySignals
 from cpnet.core.errors import UnknownNameError
 from cpnet.core.model import Link, Site, Tenant
 from cpnet.scenario.distance import NetworkModel, UnlinkedPairs, great_circle_km
@@ -18,6 +19,10 @@ class Scenario:
     `links` are the links the file declares (with `from_distance` already resolved to ms).
     Pairs without a link get a distance-derived link when `network.unlinked_pairs` is
     `from_distance`; `latency_ms`, `bandwidth_gbps` and `network_links` apply that rule.
+
+    `energy`: the sites' price / carbon series with `epoch_s` (Unix time of simulation t = 0), or
+    None when no site has a series, a tariff or an annual factor (the Sites' static numbers hold).
+    `epoch_s` is the scenario's epoch either way.
     """
 
     name: str
@@ -27,6 +32,8 @@ class Scenario:
     path: str
     description: str = ""
     network: NetworkModel = NetworkModel()
+    energy: EnergySignals | None = None
+    epoch_s: float = 0.0
     _by_id: dict[str, Site] = field(init=False, repr=False, compare=False)
     _link_index: dict[frozenset[str], Link] = field(init=False, repr=False, compare=False)
 

@@ -15,19 +15,19 @@ costs a dict lookup once its shape was seen.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cpnet.core.model import JobSpec, Link, Site
+from cpnet.core.model import Accelerator, JobSpec, Link, Site
+from cpnet.core.paths import Paths
 from cpnet.core.snapshot import Infeasible, Snapshot, ThroughputTable
 from cpnet.sched.framework import SCHEDULABLE, Profile, Unschedulable
 from cpnet.sched.profile import DEFAULT_PROFILE
 
 Pool = tuple[str, str]  # (site id, accelerator model)
 
-ShapeKey = tuple[str, int, frozenset[str] | None, frozenset[str] | None, str | None, float | None]
+ShapeKey = tuple[str, int, frozenset[str] | None, frozenset[str] | None, str | None, float | None, float, frozenset[str]]
 
 
 def shape_key(spec: JobSpec) -> ShapeKey:
@@ -39,6 +39,8 @@ def shape_key(spec: JobSpec) -> ShapeKey:
         spec.sites,
         spec.data_site,
         spec.latency_slo_ms,
+        spec.data_gb,
+        spec.avoid_sites,
     )
 
 
@@ -69,29 +71,6 @@ class JobPools:
         return Infeasible(job_id, self.reason or "", self.resolvable)
 
 
-def _latencies(sites: tuple[Site, ...], links: tuple[Link, ...]) -> dict[str, dict[str, float]]:
-    """All-pairs shortest latency (ms) over the links; a site is 0 ms from itself."""
-    adj: dict[str, list[tuple[str, float]]] = {s.id: [] for s in sites}
-    for link in links:
-        adj.setdefault(link.a, []).append((link.b, link.latency_ms))
-        adj.setdefault(link.b, []).append((link.a, link.latency_ms))
-    out: dict[str, dict[str, float]] = {}
-    for src in adj:
-        dist = {src: 0.0}
-        heap = [(0.0, src)]
-        while heap:
-            d, u = heapq.heappop(heap)
-            if d > dist.get(u, float("inf")):
-                continue
-            for v, w in adj.get(u, ()):
-                nd = d + w
-                if nd < dist.get(v, float("inf")):
-                    dist[v] = nd
-                    heapq.heappush(heap, (nd, v))
-        out[src] = dist
-    return out
-
-
 _Cand = tuple[Site, str]  # (site, model) with at least one device
 
 
@@ -106,13 +85,17 @@ class NetworkIndex:
     sites: tuple[Site, ...]
     links: tuple[Link, ...]
     throughput: ThroughputTable
-    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    paths: Paths = field(default_factory=lambda: Paths({}, {}))
     down_sites: tuple[Site, ...] = ()
     profile: Profile = DEFAULT_PROFILE
+    catalog: Mapping[str, Accelerator] = field(default_factory=dict)
     _memo: dict[ShapeKey, JobPools] = field(default_factory=dict)
     _inventory: dict[Pool, int] = field(default_factory=dict)
     _down_ids: frozenset[str] = frozenset()
     _cands: tuple[_Cand, ...] = ()
+    # equal per-model pool tuples of different shapes are one object, so that per-call first-fit
+    # cursors keyed by the tuple's identity (rounds.FreeCounts) are shared across shapes
+    _interned: dict[tuple[Pool, ...], tuple[Pool, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, snapshot: Snapshot, profile: Profile = DEFAULT_PROFILE) -> NetworkIndex:
@@ -122,9 +105,10 @@ class NetworkIndex:
             sites=snapshot.sites,
             links=snapshot.links,
             throughput=snapshot.throughput,
-            latency_ms=_latencies(known, snapshot.links),
+            paths=Paths.build((s.id for s in known), snapshot.links),
             down_sites=down,
             profile=profile,
+            catalog=snapshot.catalog,
             _down_ids=frozenset(s.id for s in down),
             _cands=tuple((s, m) for s in known for m, c in s.inventory.items() if c > 0),
         )
@@ -146,9 +130,10 @@ class NetworkIndex:
         return self._inventory.get(pool, 0)
 
     def latency(self, a: str | None, b: str) -> float:
-        if a is None:
-            return 0.0
-        return self.latency_ms.get(a, {}).get(b, float("inf"))
+        return self.paths.latency(a, b)
+
+    def transfer_s(self, data_gb: float, a: str | None, b: str) -> float:
+        return self.paths.transfer_s(data_gb, a, b)
 
     def is_up(self, site_id: str) -> bool:
         return site_id not in self._down_ids
@@ -163,7 +148,7 @@ class NetworkIndex:
 
     def pools_for(self, spec: JobSpec) -> JobPools:
         # shape_key(spec), inlined: this runs once per job per scheduler call
-        key = (spec.job_type, spec.num_devices, spec.accelerators, spec.sites, spec.data_site, spec.latency_slo_ms)
+        key = (spec.job_type, spec.num_devices, spec.accelerators, spec.sites, spec.data_site, spec.latency_slo_ms, spec.data_gb, spec.avoid_sites)
         found = self._memo.get(key)
         if found is None:
             found = self._compute(spec)
@@ -189,6 +174,9 @@ class NetworkIndex:
                 return JobPools((), {}, {}, f.explain(spec, alive, self))
             alive = kept
         usable = [c for c in alive if (c[0].id, c[1]) not in waits] if waits else alive
+        if spec.avoid_sites:  # a soft filter: avoided sites only when nothing else passes
+            preferred = [c for c in usable if c[0].id not in spec.avoid_sites]
+            usable = preferred or usable
         if not usable:
             return JobPools((), {}, {}, "; ".join(sorted(set(waits.values()))), resolvable=True)
         n = spec.num_devices
@@ -200,7 +188,8 @@ class NetworkIndex:
             at.setdefault(s.id, s)
         ordered = sorted(at.values(), key=lambda s: self.site_order_key(spec, s, rate))
         have = {(s.id, m) for s, m in usable}
-        by_model = {m: tuple((s.id, m) for s in ordered if (s.id, m) in have) for m in rate}
+        intern = self._interned.setdefault
+        by_model = {m: intern(t, t) for m in rate for t in (tuple((s.id, m) for s in ordered if (s.id, m) in have),)}
         pools = tuple((s.id, m) for s in ordered for m in rate if (s.id, m) in have)
         ms = self.profile.model_score
         any_site = ordered[0]

@@ -6,7 +6,9 @@ A policy is a composition (see cpnet.sched.registry and cpnet.sched.policies):
   the pool can hold the job, as a typed `Status`: `Schedulable`; `Unschedulable(reason)`: not now,
   the job waits (a site that is down); `UnschedulableAndUnresolvable(reason)`: never under this
   network, the job fails (no such model, no site allowed, no site within the latency SLO, ...).
-  Filters run in order; a pool passes when no filter rejects it. Capacity *now* (free devices) is
+  Filters run in order; a pool passes when no filter rejects it. `JobSpec.avoid_sites` is the one
+  soft rule: pools there are kept only when no other pool passes (a job lost at a site retries
+  elsewhere when it can). Capacity *now* (free devices) is
   not a filter call: the allocator checks it at placement time against the cycle's free counts,
   on the pools the filters left (one dict lookup per pool on the hot path).
 * **Scores** (`Score`, in cpnet.sched.scores, one term per file) rank the pools that pass, each a
@@ -28,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cpnet.core.model import JobSpec, Site
+from cpnet.core.model import Accelerator, JobSpec, Site
 from cpnet.core.snapshot import Decision, Snapshot, ThroughputTable
 
 if TYPE_CHECKING:
@@ -76,6 +78,15 @@ class Network(Protocol):
         ...
 
     def is_up(self, site_id: str) -> bool: ...
+
+    def transfer_s(self, data_gb: float, a: str | None, b: str) -> float:
+        """Seconds to move `data_gb` GB from `a` to `b` (cpnet.core.paths): 0 when a is None or a == b."""
+        ...
+
+    @property
+    def catalog(self) -> Mapping[str, Accelerator]:
+        """Accelerator datasheets (TDP for power rules); may be empty."""
+        ...
 
 
 class Filter(Protocol):

@@ -1,10 +1,15 @@
 """Allocators for the round mechanism that solve Gavel's max-min fairness LP (see maxmin_lp).
 
 `heterogeneity_aware=True` is Gavel's `max_min_fairness_perf` (gavel-las): real throughputs,
-normalised by each job's throughput under an equal share. `False` is Gavel's `max_min_fairness`
-(las): every feasible throughput replaced by 1, so the LP equalises weighted time shares (least
-attained service, as Gavel formulates Tiresias' LAS).
+normalised by each job's throughput under an equal share (Gavel's ProportionalPolicy over the
+models the job may use). `False` is Gavel's `max_min_fairness` (las): every throughput replaced by
+1, so the LP equalises weighted time shares (least attained service, as Gavel formulates Tiresias'
+LAS). Gavel sets the throughput to 1 on *every* worker type before the perf policy runs, so the
+equal-share normaliser is the same for every job (a share of all devices); here it is too, while a
+job's x stays 0 on the models its filters exclude (a K80-only job is entitled to the same time
+share as an unrestricted one, and gets it where the K80s allow).
 
+`second_phase` (default False, Gavel's LP): see maxmin_lp.solve_maxmin.
 Weights: a job's weight is its priority_weight times its tenant's weight (feasibility.job_weight).
 """
 
@@ -12,36 +17,58 @@ from __future__ import annotations
 
 from typing import Any
 
-from cpnet.sched.feasibility import job_weight
+from cpnet.sched.feasibility import JobPools, job_weight
 from cpnet.sched.maxmin_lp import LpClass, SavedBasis, equal_share_throughput, solve_maxmin
 from cpnet.sched.rounds import Alloc, Allocator, AllocInput
 
 # jobs with equal keys have identical LP rows: (job type or "", gang, weight, rates, capacity by model)
 ClassKey = tuple[str, int, float, tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]
+_ShapeRow = tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...], dict[str, float], dict[str, float]]
 
 
-def maxmin_allocator(heterogeneity_aware: bool, second_phase: bool = True) -> Allocator:
+def maxmin_allocator(heterogeneity_aware: bool, second_phase: bool = False) -> Allocator:
+    """Gavel's max-min fairness (heterogeneity_aware: `max_min_fairness_perf`) as an Allocator."""
+
     def allocate(inp: AllocInput) -> tuple[Alloc, Any]:
         if not inp.jobs:
             return {}, inp.private
         m = len(inp.jobs)
         members: dict[ClassKey, list[str]] = {}
         proto: dict[ClassKey, tuple[dict[str, float], dict[str, float], int, float]] = {}
+        # rates and capf depend only on the job's shape (its JobPools, memoised per shape by the
+        # index and alive for this call), so they are built once per shape, not once per job
+        by_shape: dict[int, _ShapeRow] = {}
+        n_pools: dict[str, int] = {}  # model -> pools of it (the capacity sums over)
+        for s in inp.snapshot.sites:
+            for k, c in s.inventory.items():
+                if c > 0:
+                    n_pools[k] = n_pools.get(k, 0) + 1
+        tenants = inp.snapshot.tenants
         for jv in inp.jobs:
             jp = inp.pools[jv.id]
-            if not jp.by_model:
-                continue
-            n = jv.spec.num_devices
-            w = job_weight(jv.spec, inp.snapshot.tenants)
-            rates = dict(jp.rate) if heterogeneity_aware else dict.fromkeys(jp.rate, 1.0)
-            capf = {k: float(sum(inp.index.sites_inventory(p) for p in pools)) for k, pools in jp.by_model.items()}
-            key = (jv.spec.job_type if heterogeneity_aware else "", n, w, tuple(sorted(rates.items())), tuple(sorted(capf.items())))
-            members.setdefault(key, []).append(jv.id)
-            proto.setdefault(key, (rates, capf, n, w))
+            row = by_shape.get(id(jp))
+            if row is None:
+                if not jp.by_model:
+                    continue
+                row = _shape_row(jp, inp, n_pools, heterogeneity_aware)
+                by_shape[id(jp)] = row
+            rates_key, capf_key, rates, capf = row
+            spec = jv.spec
+            n = spec.num_devices
+            w = job_weight(spec, tenants)
+            key = (spec.job_type if heterogeneity_aware else "", n, w, rates_key, capf_key)
+            ids = members.get(key)
+            if ids is None:
+                members[key] = [jv.id]
+                proto[key] = (rates, capf, n, w)
+            else:
+                ids.append(jv.id)
+        # the agnostic normaliser: throughput 1 on every model, an equal share of all devices
+        t_all = equal_share_throughput(dict.fromkeys(inp.capacity, 1.0), inp.capacity, m)
         classes = []
         for key in sorted(members, key=repr):
             rates, capf, n, w = proto[key]
-            t_eq = equal_share_throughput(rates, inp.capacity, m)
+            t_eq = equal_share_throughput(rates, inp.capacity, m) if heterogeneity_aware else t_all
             if t_eq <= 0:
                 continue
             coeff = {k: r * n / (w * t_eq) for k, r in rates.items()}
@@ -50,9 +77,24 @@ def maxmin_allocator(heterogeneity_aware: bool, second_phase: bool = True) -> Al
         res = solve_maxmin(classes, inp.capacity, warm=warm, second_phase=second_phase)
         alloc: dict[str, dict[str, float]] = {}
         for key, ids in members.items():
-            row = res.alloc.get(repr(key), {})
+            row_alloc = res.alloc.get(repr(key), {})
             for j in ids:
-                alloc[j] = dict(row)
+                alloc[j] = dict(row_alloc)
         return alloc, res.basis if res.basis is not None else warm
 
     return allocate
+
+
+def _shape_row(jp: JobPools, inp: AllocInput, n_pools: dict[str, int], heterogeneity_aware: bool) -> _ShapeRow:
+    """The LP row's inputs for one shape: rates (1 when agnostic) and the capacity it may use."""
+    rates = dict(jp.rate) if heterogeneity_aware else dict.fromkeys(jp.rate, 1.0)
+    inv = inp.index.sites_inventory
+    capf: dict[str, float] = {}
+    for k, pools in jp.by_model.items():
+        # a shape that may use every pool of k (distinct pools, all of k's) gets all of k's
+        # devices: the same integer sum as adding them up, without the O(pools) walk
+        if len(pools) == n_pools.get(k, -1):
+            capf[k] = float(inp.capacity[k])
+        else:
+            capf[k] = float(sum(inv(p) for p in pools))
+    return tuple(sorted(rates.items())), tuple(sorted(capf.items())), rates, capf

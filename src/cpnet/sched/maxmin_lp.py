@@ -17,9 +17,11 @@ throughput) and T_eq[g] the job's throughput under Gavel's proportional share (x
 m jobs, rescaled so that sum_k x_k <= 1). `capf[g,k]` is the capacity of model k at the sites the
 class may use (multi-site networks aggregate pools by model; the mechanism picks the site).
 
-The max-min optimum is degenerate (the non-bottleneck jobs' slack is arbitrary), so a second phase
-fixes t at its optimum (less 1e-7 relative) and maximises the total normalised throughput
-sum_g n_g sum_k c[g,k] y[g,k]. Both phases use dual simplex; the final basis is returned as plain
+That is Gavel's LP, and by default (`second_phase=False`) all that is solved. The max-min optimum
+is degenerate (the non-bottleneck jobs' slack is arbitrary: Gavel's cvxpy solver returns one
+optimum, HiGHS' dual simplex a vertex), so the optional second phase (`second_phase=True`, an
+improvement not in the paper) fixes t at its optimum (less 1e-7 relative) and maximises the total
+normalised throughput sum_g n_g sum_k c[g,k] y[g,k]. Both phases use dual simplex; the final basis is returned as plain
 data keyed by class and model; the next solve starts from it when the class set is unchanged (only
 class sizes moved). Measured on the 82k-job Philly replay, mapping a basis across changed class
 sets ("alien" basis) saved nothing over a cold start, so it is not attempted.
@@ -77,9 +79,9 @@ def solve_maxmin(
     classes: Sequence[LpClass],
     capacity: Mapping[str, float],
     warm: SavedBasis | None = None,
-    second_phase: bool = True,
+    second_phase: bool = False,
 ) -> LpResult:
-    """Solve the class LP above; `warm` is the basis of a previous solve (any job set)."""
+    """Gavel's max-min LP over classes (plus the optional second phase); `warm`: a previous basis."""
     cols: list[Hashable] = ["t"]
     var_cols: list[tuple[Hashable, str]] = []  # cols[1:] as (class key, model)
     col_upper: list[float] = [highspy.kHighsInf]

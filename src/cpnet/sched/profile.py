@@ -1,7 +1,7 @@
 """The placement profile every bundled policy uses today (cpnet.sched.framework.Profile).
 
 Filters (in this order, see cpnet.sched.filters): site-up, valid-gang, sites-allowed, latency-slo,
-accelerators-allowed, known-throughput, gang-fits.
+data-reachable, accelerators-allowed, known-throughput, gang-fits, power-cap.
 
 Site order within one model, best first (what feasibility.py hard-coded before the framework):
 the data site, then lowest latency from it, then cheapest energy (price x PUE), then site id. As
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from cpnet.sched.filters import DEFAULT_FILTERS
 from cpnet.sched.framework import Profile
-from cpnet.sched.scores import DataLocality, EnergyPrice, Latency, Throughput
+from cpnet.sched.scores import Carbon, DataLocality, DataTransfer, EnergyPrice, Latency, PowerHeadroom, Throughput
 
 DEFAULT_PROFILE = Profile(
     name="default",
@@ -26,3 +26,20 @@ DEFAULT_PROFILE = Profile(
     tie_breaks=(EnergyPrice(),),
     model_score=Throughput(),
 )
+
+
+def weighted_profile(name: str, *, transfer: float, latency: float, cost: float, carbon: float, power: float) -> Profile:
+    """A profile whose site order is the weighted sum of data-transfer, latency, energy-price (at the
+    current price), carbon (at the current intensity) and power-headroom scores; weights >= 0, terms
+    with weight 0 left out. Exact ties fall to latency, then the site id."""
+    terms = ((DataTransfer(), transfer), (Latency(), latency), (EnergyPrice(), cost), (Carbon(), carbon), (PowerHeadroom(), power))
+    for score, w in terms:
+        if w < 0:
+            raise ValueError(f"weight of score '{score.name}' must be >= 0, got {w}")
+    return Profile(
+        name=name,
+        filters=DEFAULT_FILTERS,
+        site_scores=tuple((s, float(w)) for s, w in terms if w > 0),
+        tie_breaks=(Latency(),),
+        model_score=Throughput(),
+    )

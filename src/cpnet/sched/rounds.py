@@ -17,10 +17,17 @@ realised in rounds of `round_s` seconds, as Gavel's simulator does it:
   descending, ties in arrival order, and the lists are walked greedily: a job is scheduled at most
   once per round, as a whole gang of `num_devices` devices of one pool, if a pool of that model has
   room (`round_room`: idle devices plus those the running jobs hold; devices held outside the
-  snapshot's jobs are never handed out). FIFO policies skip zero-priority jobs (as Gavel does);
-  others use spare devices for them.
-* Placement. A job keeps its current pool when it is still free in this round; otherwise the first
-  pool with room in the feasibility module's site order. The Decision is the delta to the current
+  snapshot's jobs are never handed out).
+* Zero-priority jobs, as Gavel (`_schedule_jobs_on_workers_helper` and the assignment loop of
+  `_schedule_jobs_on_workers`): FIFO policies pass over every zero-priority entry
+  (`skip_zero_priority`); the others schedule a job whose allocation is 0 on the model like any
+  other, but a job without any allocation (arrived since the last reset) is selected, counts its
+  gang against the model's devices, and is then left unplaced, so those devices idle the round.
+  `work_conserving=True` (an improvement, not Gavel) instead places every zero-priority job on the
+  devices nobody with priority took.
+* Placement. A job keeps its current pool when it is still free in this round (and, at a site with a
+  power cap, its gang still fits under the cap beside the gangs placed before it: cpnet.sched.power);
+  otherwise the first pool with room and power in the feasibility module's site order (`FreeCounts.first_fit`: amortised O(1)). The Decision is the delta to the current
   placements: moves and starts as placements, unscheduled running jobs as preemptions.
 
 Everything carried between rounds lives in `RoundState` (returned as `Decision.policy_state`); it is
@@ -37,6 +44,7 @@ from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapsh
 from cpnet.sched import framework
 from cpnet.sched.feasibility import JobPools, NetworkIndex, Pool, index_for
 from cpnet.sched.framework import Profile
+from cpnet.sched.power import PowerRoom
 from cpnet.sched.profile import DEFAULT_PROFILE
 from cpnet.sched.seeded import pick
 
@@ -66,6 +74,7 @@ class RoundParams:
     reset_interval_s: float = 1920.0
     fastest_first: bool = True  # False: seeded shuffle of the model order each round
     skip_zero_priority: bool = False  # Gavel's FIFO rule
+    work_conserving: bool = False  # improvement: spare devices go to zero-priority jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,44 @@ class RoundState:
     # job -> (model, expected run time in the round: round_s or until its steps are done)
     scheduled: Mapping[str, tuple[str, float]] = field(default_factory=dict)
     private: Any = None
+
+
+class FreeCounts(dict[Pool, int]):
+    """Devices left per pool during one call, with first-fit cursors (placing only takes devices).
+
+    Rule: `first_fit(pools, n)` is the first pool of `pools` with at least `n` devices left, exactly
+    as a scan from the top would find it. Within one call the counts only go down, so a pool that
+    had fewer than `n` left still has: a cursor per (pools, n) resumes the scan where the last one
+    stopped, making first-fit amortised O(1) per placement instead of O(pools). Raising a count
+    (a caller giving devices back mid-call) drops the cursors, so the answer stays exact.
+    `pools` must stay alive while the counts are used (they are the index's memoised tuples).
+    """
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, counts: Mapping[Pool, int]) -> None:
+        super().__init__(counts)
+        self._cursor: dict[tuple[int, int], int] = {}
+
+    def __setitem__(self, pool: Pool, value: int) -> None:
+        if self._cursor and value > self.get(pool, 0):
+            self._cursor.clear()
+        super().__setitem__(pool, value)
+
+    def first_fit(self, pools: Sequence[Pool], n: int) -> Pool | None:
+        key = (id(pools), n)
+        cursor = self._cursor
+        i = cursor.get(key, 0)
+        get = self.get
+        end = len(pools)
+        while i < end:
+            p = pools[i]
+            if get(p, 0) >= n:
+                cursor[key] = i
+                return p
+            i += 1
+        cursor[key] = i
+        return None
 
 
 def _model_order(models: list[str], jobs: Sequence[JobView], pools: Mapping[str, JobPools], params: RoundParams, seed: int, round_no: int) -> list[str]:
@@ -212,27 +259,48 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams, 
         entries.sort()
         queue.extend(entries)
 
-    room = round_room(snapshot, held)
+    room = FreeCounts(round_room(snapshot, held))
+    power = PowerRoom.for_round(snapshot)  # a round reassigns every device, so every capped site starts idle
     left: dict[str, int] = {}
     for (_, m), c in room.items():
         left[m] = left.get(m, 0) + c
     chosen: dict[str, Pool] = {}
+    idle: set[str] = set()  # Gavel: selected without an allocation, so not placed this round
+    members: dict[int, frozenset[Pool]] = {}  # id(candidate tuple) -> its pools as a set
+    gavel_idle = not params.work_conserving and not params.skip_zero_priority
     for neg_prio, _d, _a, _pos, j, m in queue:
-        if left.get(m, 0) <= 0 or j in chosen:
+        if left.get(m, 0) <= 0 or j in chosen or j in idle:
             continue
-        if params.skip_zero_priority and neg_prio >= 0.0:
-            continue
+        if neg_prio >= 0.0 and params.skip_zero_priority and not params.work_conserving:
+            continue  # Gavel's FIFO rule
         jv = by_id[j]
         n = jv.spec.num_devices
         if n > left[m]:
             continue
-        current = jv.placement.pool if jv.placement is not None else None
+        if gavel_idle and j not in alloc:
+            # Gavel counts the gang against the model's workers, then assigns none to a job that
+            # is not in the allocation: the devices stay idle for this round.
+            left[m] -= n
+            idle.add(j)
+            continue
         cands = pools[j].by_model[m]
-        pool = current if current in cands and room.get(current, 0) >= n else None
+        pool = None
+        if jv.placement is not None:
+            current = jv.placement.pool
+            if room.get(current, 0) >= n:
+                # membership by a set per candidate tuple (built once per call), not a tuple scan
+                member = members.get(id(cands))
+                if member is None:
+                    member = members[id(cands)] = frozenset(cands)
+                if current in member:
+                    pool = current
         if pool is None:
-            pool = next((p for p in cands if room.get(p, 0) >= n), None)
+            pool = room.first_fit(cands, n)
+        if pool is not None and power.capped and not power.fits(pool[0], m, n):
+            pool = next((c for c in cands if room.get(c, 0) >= n and power.fits(c[0], m, n)), None)
         if pool is None:
             continue
+        power.take(Placement(j, pool[0], m, n))
         room[pool] -= n
         left[m] -= n
         chosen[j] = pool
@@ -271,13 +339,30 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams, 
 
 
 def round_params(params: Mapping[str, Any], *, fastest_first: bool, skip_zero_priority: bool = False) -> RoundParams:
-    """RoundParams from a policy's user params (round_s, default 360; reset_interval_s, default 1920)."""
+    """RoundParams from a policy's user params (round_s, default 360; reset_interval_s, default
+    1920; work_conserving, default False: Gavel's rule)."""
     return RoundParams(
         round_s=float(params.get("round_s", 360.0)),
         reset_interval_s=float(params.get("reset_interval_s", 1920.0)),
         fastest_first=fastest_first,
         skip_zero_priority=skip_zero_priority,
+        work_conserving=bool_param(params.get("work_conserving", False), "work_conserving"),
     )
+
+
+def bool_param(value: Any, name: str) -> bool:
+    """A boolean policy param; strings from --policy-param (true/false/1/0/yes/no/on/off) accepted."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"policy param '{name}' must be a boolean, got {value!r}")
+
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
 
 
 @dataclass(frozen=True)

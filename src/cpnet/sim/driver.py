@@ -12,6 +12,15 @@ Semantics (the contract agreed with `cpnet.sched`):
 - A job placed on N devices of model M progresses at `throughput.steps_per_s(job_type, M, N)` steps/s
   and finishes when its steps reach `total_steps`. After a preemption or move, an optional
   `restart_overhead_s` passes (devices held, no progress) before it progresses again.
+- Energy: when the scenario gives price or carbon series (`scenario.energy`, cpnet.core.energy), the
+  snapshot's sites carry the values in force at `now_s`, and `Snapshot.energy` the series themselves.
+  Event-driven policies see them at their events; round-based ones every round.
+- Data gravity: a job whose data (`data_gb` at `data_site`) is not yet at the site it starts on
+  makes no progress for the transfer time (cpnet.core.paths: size / bottleneck bandwidth + RTT),
+  holding its devices; the data is then at that site for later restarts. Data moved is recorded
+  (GB and GB x great-circle km).
+- Power: no start may take a site over its `power_cap_kw` (cpnet.core.power); checked at every start
+  like device over-allocation.
 - The run stops when the trace is exhausted and no job is active, when every job of the `measure`
   window has ended, or when nothing can change any more (nothing running, nothing arriving, and the
   policy placed nothing; round-based: for IDLE_LIMIT_S of rounds), in which case the waiting jobs
@@ -39,8 +48,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant
+from cpnet.core.paths import Paths
+from cpnet.core.power import busy_increment_kw, idle_draw_kw
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot, ThroughputTable
+from cpnet.scenario.distance import great_circle_km
 from cpnet.sched.framework import Policy
 from cpnet.sched.runner import SchedulerConfig, schedule
 from cpnet.sim.engine import SimulationError
@@ -49,6 +62,7 @@ from cpnet.sim.records import (
     JobOutcome,
     JobRecord,
     PlacementChange,
+    RunInterval,
     SimulationResult,
     UtilizationSeries,
 )
@@ -78,7 +92,7 @@ class _Job:
     __slots__ = (
         "spec", "index", "view", "placement", "run_start_s", "progress_from_s", "rate", "steps_done",
         "attained_device_s", "time_on", "restarts", "version", "first_start_s", "history",
-        "device_s", "events",
+        "device_s", "events", "intervals", "data_at", "data_moved_gb", "data_moved_gb_km", "transfer_s",
     )  # fmt: skip
 
     def __init__(self, spec: JobSpec, index: int, now_s: float) -> None:
@@ -97,6 +111,11 @@ class _Job:
         self.history: tuple[PlacementChange, ...] = ()  # a tuple: the record takes it as is
         self.device_s: dict[tuple[str, str], float] = {}
         self.events = 1
+        self.intervals: tuple[RunInterval, ...] = ()
+        self.data_at: tuple[str, ...] = ()  # sites the job's data was copied to
+        self.data_moved_gb = 0.0
+        self.data_moved_gb_km = 0.0
+        self.transfer_s = 0.0
         self.view = JobView(spec, None, now_s, 0.0, 0.0, 0.0, _NO_TIME, 0)
 
 
@@ -195,6 +214,15 @@ class _Simulation:
         network_links = getattr(scenario, "network_links", None)
         self.links = tuple(network_links() if callable(network_links) else getattr(scenario, "links", ()) or ())
         self.tenants = _tenants_of(scenario)
+        energy = getattr(scenario, "energy", None)
+        self.energy: EnergySignals | None = energy if isinstance(energy, EnergySignals) else None
+        self.sites_now = self.sites  # the sites with the energy values in force until `sites_until_s`
+        self.sites_until_s = -math.inf if self.energy is not None else math.inf
+        self.sites_from_s = -math.inf
+        self.site_by_id = {s.id: s for s in self.sites}
+        self.paths: Paths | None = None  # built at the first data transfer
+        # Power: the draw of each capped site (idle draw plus busy increments), checked at every start.
+        self.site_kw = {s.id: idle_draw_kw(s, catalog) for s in self.sites if s.power_cap_kw is not None}
         self.capacity = {(s.id, m): int(n) for s in self.sites for m, n in s.inventory.items() if n > 0}
         self.free = dict(self.capacity)
         models = sorted({m for _, m in self.capacity})
@@ -362,10 +390,25 @@ class _Simulation:
     def _snapshot(self) -> Snapshot:
         if self.jobs_tuple is None:
             self.jobs_tuple = tuple(self.view_list)
+        sites = self.sites if self.energy is None else self._sites_at(self.now_s)
         return Snapshot(
-            self.now_s, self.sites, self.jobs_tuple, dict(self.free), self.throughput, self.catalog,
-            self.links, self.tenants, self.seed, self.policy_state,
+            self.now_s, sites, self.jobs_tuple, dict(self.free), self.throughput, self.catalog,
+            self.links, self.tenants, self.seed, self.policy_state, (), self.energy,
         )  # fmt: skip
+
+    def _sites_at(self, now: float) -> tuple[Site, ...]:
+        """The sites with the price and carbon in force at `now` (one tuple per change, so that the
+        scheduler's network index is rebuilt only when a value changed)."""
+        energy = self.energy
+        assert energy is not None
+        if not (self.sites_until_s <= now or now < self.sites_from_s):
+            return self.sites_now
+        sites = tuple(energy.site_at(s, now) for s in self.sites)
+        if sites != self.sites_now:
+            self.sites_now = sites
+        self.sites_from_s = now
+        self.sites_until_s = energy.next_change_s(now)
+        return self.sites_now
 
     def _decide(self) -> bool:
         decision = schedule(self._snapshot(), self.policy)
@@ -446,6 +489,9 @@ class _Simulation:
             rate = self.rates[key] = self.throughput.steps_per_s(*key)
         if rate is None or not rate > 0:
             raise SimulationError(f"job {spec.id} ({spec.job_type!r}) placed on {n} x {model}, where its throughput is {rate!r}")
+        site_kw = self.site_kw
+        if site in site_kw:
+            self._draw(job, p, now)
         self.free[pool] = free - n
         self.waiting -= 1
         self._set_busy(model, n, now)
@@ -455,6 +501,8 @@ class _Simulation:
         else:
             job.restarts += 1
             progress_from_s = now + self.restart_overhead_s
+        if spec.data_gb > 0 and spec.data_site is not None and spec.data_site != site and site not in job.data_at:
+            progress_from_s += self._transfer(job, site)
         job.placement = p
         job.rate = rate
         job.run_start_s = now
@@ -479,6 +527,9 @@ class _Simulation:
         held = now - job.run_start_s
         job.attained_device_s += held * n
         job.device_s[pool] = job.device_s.get(pool, 0.0) + held * n
+        job.intervals += (RunInterval(job.run_start_s, now, site, model, n),)
+        if site in self.site_kw:
+            self.site_kw[site] -= busy_increment_kw(self.site_by_id[site], model, n, self.catalog)
         job.placement = None
         job.version += 1
         self.free[pool] += n
@@ -506,6 +557,37 @@ class _Simulation:
         job.events += 1
         self.jobs_tuple = None
         self.events += 1
+
+    def _draw(self, job: _Job, p: Placement, now: float) -> None:
+        """Book the gang's power at its (capped) site; a start over the cap is a policy bug."""
+        site = self.site_by_id[p.site]
+        kw = self.site_kw[p.site] + busy_increment_kw(site, p.accelerator, p.num_devices, self.catalog)
+        cap = site.power_cap_kw
+        assert cap is not None
+        if kw > cap + 1e-6:
+            raise SimulationError(
+                f"placement of job {job.spec.id} on {p.num_devices} x {p.accelerator} at {p.site} takes the site to "
+                f"{kw:.3f} kW, over its {cap:.3f} kW power cap at t={now!r} s"
+            )
+        self.site_kw[p.site] = kw
+
+    def _transfer(self, job: _Job, site: str) -> float:
+        """Copy the job's data to `site`: returns the transfer time and records the data moved."""
+        spec = job.spec
+        src = spec.data_site
+        assert src is not None
+        if self.paths is None:
+            self.paths = Paths.build((s.id for s in self.sites), self.links)
+        t = self.paths.transfer_s(spec.data_gb, src, site)
+        if math.isinf(t):
+            raise SimulationError(f"job {spec.id} placed at {site}, which its data site {src} cannot reach")
+        job.data_at += (site,)
+        job.transfer_s += t
+        job.data_moved_gb += spec.data_gb
+        a, b = self.site_by_id.get(src), self.site_by_id[site]
+        if a is not None:
+            job.data_moved_gb_km += spec.data_gb * great_circle_km(a.lat, a.lon, b.lat, b.lon)
+        return t
 
     def _set_busy(self, model: str, delta: int, now: float) -> None:
         busy = self.busy[model] + delta
@@ -545,7 +627,8 @@ class _Simulation:
         s = job.spec
         return JobRecord(
             job.index, s.id, s.tenant, s.job_type, s.num_devices, s.arrival_s, outcome, job.first_start_s,
-            finish_s, reason, job.history, job.device_s, job.restarts, job.events,
+            finish_s, reason, job.history, job.device_s, job.restarts, job.events, job.intervals, s.data_site,
+            job.data_moved_gb, job.data_moved_gb_km, job.transfer_s, s.deadline_s,
         )  # fmt: skip
 
     def _result(self) -> SimulationResult:
@@ -573,4 +656,5 @@ class _Simulation:
             measure=self.measure,
             events=self.events,
             decisions=self.decisions,
+            energy=self.energy,
         )

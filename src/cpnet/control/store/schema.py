@@ -55,6 +55,7 @@ sites = Table(
     Column("pue", Float, nullable=False),
     Column("price_usd_per_kwh", Float, nullable=False),
     Column("carbon_g_per_kwh", Float, nullable=False),
+    Column("power_cap_kw", Float, nullable=True),  # NULL: no cap (0004)
     Column("state", String(16), nullable=False),
     Column("source", String(16), nullable=False),  # scenario | api | executor
     Column("heartbeat_s", Float, nullable=True),

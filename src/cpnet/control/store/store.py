@@ -205,6 +205,7 @@ def _site(row: Any) -> SiteRecord:
         price_usd_per_kwh=m["price_usd_per_kwh"],
         carbon_g_per_kwh=m["carbon_g_per_kwh"],
         emulated=frozenset(m["emulated"]),
+        power_cap_kw=m["power_cap_kw"],
     )
     return SiteRecord(site, SiteState(m["state"]), m["source"], m["heartbeat_s"], m["heartbeat_timeout_s"], m["version"])
 
@@ -656,6 +657,7 @@ class Store:
             pue=site.pue,
             price_usd_per_kwh=site.price_usd_per_kwh,
             carbon_g_per_kwh=site.carbon_g_per_kwh,
+            power_cap_kw=site.power_cap_kw,
             source=source,
             heartbeat_s=now_s,
             heartbeat_timeout_s=heartbeat_timeout_s,

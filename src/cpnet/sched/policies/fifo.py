@@ -6,13 +6,15 @@ model is chosen without looking at throughput: uniformly at random among the mod
 feasible pool with enough free devices now (Gavel draws `randrange` over the sorted available worker
 types from a seeded RNG; here the draw is `seeded.pick(snapshot.seed, job id, k)`, so it does not
 depend on call order). The site is the first pool of that model, in the feasibility module's site
-preference order (data site, latency, energy price, id), with enough free devices.
+preference order (data site, latency, energy price, id), with enough free devices (and, at a site
+with a power cap, room under the cap beside the running jobs: cpnet.sched.power).
 
 With params {"round_s": R} the same rule runs as Gavel's simulator runs it: in R-second rounds
 through Gavel's round mechanism (cpnet.sched.rounds), where the allocation (job -> model, kept
 while the job lives) is extended only at allocation resets (job set changed and at least
 reset_interval_s, default 1920 s, since the last), jobs without allocation are not scheduled, and
-devices freed in between stay idle until then. The event-driven default has none of that delay.
+devices freed in between stay idle until then (`work_conserving=True`, an improvement, gives
+them to the jobs without allocation). The event-driven default has none of that delay.
 
 Cost per call is O(changes): the state remembers the blocked head of the queue and the newest
 arrival seen, so a call that cannot start the head returns after checking the head's pools, and new
@@ -24,16 +26,17 @@ through preemptions, which `fifo` never makes; a driver that requeues jobs by it
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapshot
 from cpnet.sched.feasibility import JobPools, NetworkIndex, Pool, index_for
 from cpnet.sched.framework import Profile
+from cpnet.sched.power import PowerRoom
 from cpnet.sched.profile import DEFAULT_PROFILE
 from cpnet.sched.registry import register
-from cpnet.sched.rounds import Alloc, AllocInput, RoundPolicy, round_params
+from cpnet.sched.rounds import Alloc, AllocInput, FreeCounts, RoundPolicy, round_params
 from cpnet.sched.seeded import pick
 
 # Chooses a pool for a waiting job given free devices, or None when none fits now.
@@ -51,17 +54,42 @@ class FifoState(NamedTuple):
 
 
 def choose_agnostic(job: JobView, jp: JobPools, free: Mapping[Pool, int], seed: int) -> Pool | None:
+    """A seeded uniform draw among the models with room; the first pool with room of that model."""
     n = job.spec.num_devices
-    room = free.get
     fits: list[Pool] = []  # the first pool with room of each model, models in name order
-    for pools in jp.by_model.values():
-        for p in pools:
-            if room(p, 0) >= n:
+    if isinstance(free, FreeCounts):  # first-fit cursors: amortised O(1) per model
+        for pools in jp.by_model.values():
+            p = free.first_fit(pools, n)
+            if p is not None:
                 fits.append(p)
-                break
+    else:
+        room = free.get
+        for pools in jp.by_model.values():
+            for p in pools:
+                if room(p, 0) >= n:
+                    fits.append(p)
+                    break
     if not fits:
         return None
     return fits[pick(seed, job.spec.id, len(fits))] if len(fits) > 1 else fits[0]
+
+
+class _PowerMasked(Mapping[Pool, int]):
+    """Free devices as a chooser sees them at capped sites: 0 where the gang would exceed the cap."""
+
+    __slots__ = ("_free", "_power", "_n")
+
+    def __init__(self, free: Mapping[Pool, int], power: PowerRoom, n: int) -> None:
+        self._free, self._power, self._n = free, power, n
+
+    def __getitem__(self, pool: Pool) -> int:
+        return self._free[pool] if self._power.fits(pool[0], pool[1], self._n) else 0
+
+    def __iter__(self) -> Iterator[Pool]:
+        return iter(self._free)
+
+    def __len__(self) -> int:
+        return len(self._free)
 
 
 def _first_new(jobs: Sequence[JobView], st: FifoState | None) -> int:
@@ -133,7 +161,8 @@ def decide_fifo(snapshot: Snapshot, choose: PoolChooser, profile: Profile = DEFA
                     infeasible = _infeasible(jobs, new_from, index)
                     return Decision((), (), infeasible, _state(jobs, index, prev, prev.head))
 
-    free = dict(snapshot.free)
+    free = FreeCounts(snapshot.free)
+    power = PowerRoom.for_running(snapshot)
     seed = snapshot.seed
     pools_for = index.pools_for
     placements: list[Placement] = []
@@ -150,12 +179,14 @@ def decide_fifo(snapshot: Snapshot, choose: PoolChooser, profile: Profile = DEFA
         if jp.reason is not None:
             infeasible_l.append(Infeasible(spec.id, jp.reason, jp.resolvable))
             continue
-        pool = choose(jv, jp, free, seed)
+        pool = choose(jv, jp, free if not power.capped else _PowerMasked(free, power, spec.num_devices), seed)
         if pool is None:
             head_out = (spec.id, spec.arrival_s)
             break
         n = spec.num_devices
-        placements.append(Placement(spec.id, pool[0], pool[1], n))
+        placement = Placement(spec.id, pool[0], pool[1], n)
+        placements.append(placement)
+        power.take(placement)
         free[pool] -= n
     rest = max(i, new_from)
     if rest < n_jobs:  # new arrivals behind a blocked head: report the ones that can never run
@@ -192,7 +223,7 @@ class FifoPolicy:
 
 def fifo_base_allocate(inp: AllocInput) -> tuple[Alloc, Any]:
     """Gavel's FIFOPolicy(mode='base'): keep live jobs' models; queue the rest, random model each."""
-    room: dict[Pool, int] = {(s.id, m): c for s in inp.snapshot.sites for m, c in s.inventory.items() if c > 0}
+    room = FreeCounts({(s.id, m): c for s in inp.snapshot.sites for m, c in s.inventory.items() if c > 0})
     alloc: dict[str, dict[str, float]] = {}
     queue: list[JobView] = []
     for jv in inp.jobs:
@@ -201,7 +232,7 @@ def fifo_base_allocate(inp: AllocInput) -> tuple[Alloc, Any]:
         model = next(iter(kept), None) if kept else None
         pool = None
         if model is not None and model in jp.by_model:
-            pool = next((p for p in jp.by_model[model] if room[p] >= jv.spec.num_devices), None)
+            pool = room.first_fit(jp.by_model[model], jv.spec.num_devices)
         if pool is None:
             queue.append(jv)
             continue
@@ -216,7 +247,7 @@ def fifo_base_allocate(inp: AllocInput) -> tuple[Alloc, Any]:
     return alloc, None
 
 
-@register("fifo", {"round_s": None, "reset_interval_s": 1920.0})
+@register("fifo", {"round_s": None, "reset_interval_s": 1920.0, "work_conserving": False})
 def make_fifo(params: Mapping[str, Any]) -> FifoPolicy | RoundPolicy:
     """fifo = allocator `choose_agnostic` in arrival order (event-driven; with round_s: Gavel's
     FIFOPolicy(mode='base') in rounds, `fifo_base_allocate`) + DEFAULT_PROFILE's filters and scores."""

@@ -2,8 +2,9 @@
 
     score = 1 / (1 + price_usd_per_kwh x PUE / 0.1 USD/kWh)    range (0, 1]
 
-1 for free energy, 0.5 at an effective 0.1 USD/kWh. Strictly decreasing in price x PUE (the static
-site price; the time-varying price of issue 8 is not modelled yet).
+`price_usd_per_kwh` is the Snapshot's site value, i.e. the price at `now_s` when the scenario gives
+a series or a time-of-use tariff (cpnet.core.energy). 1 for free energy, 0.5 at an effective
+0.1 USD/kWh. Strictly decreasing in price x PUE.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ Names take optional parameters after a colon, `name:key=value,key=value`:
   (X times the job arrival rate, as Pollux's 0.5x-2x "job load" workloads do); default 1.
 * `gavel-continuous`: Gavel's generator (gavel_workload.py). Parameters `rate` (jobs/h,
   default 5.6), `jobs` (default 6000), `seed` (default: open_trace's seed), `multi_gpu` and
-  `priorities` (0/1, default 0). E.g. `gavel-continuous:rate=4.8,jobs=6000,seed=1`.
+  `priorities` (0/1, default 0), `users` (default 1: every job is user "default"; K: each job
+  belongs to one of K synthetic users, drawn by a seeded rule, see gavel_workload).
+  E.g. `gavel-continuous:rate=4.8,jobs=6000,seed=1`.
 
 Anything else is a file path, read by the matching reader (formats.py) and typed by jobs.py.
 """
@@ -95,7 +97,7 @@ def _philly_sample(name: str, params: _Params, throughput: ThroughputTable, seed
 
 
 def _gavel_continuous(name: str, params: _Params, throughput: ThroughputTable, seed: int) -> Iterator[JobSpec]:
-    _check_keys(name, params, ("rate", "jobs", "seed", "multi_gpu", "priorities"))
+    _check_keys(name, params, ("rate", "jobs", "seed", "multi_gpu", "priorities", "users"))
     return gavel_workload(
         rate_jobs_per_hr=_number(name, params, "rate", 5.6),
         num_jobs=_integer(name, params, "jobs", 6000, minimum=0),
@@ -103,6 +105,7 @@ def _gavel_continuous(name: str, params: _Params, throughput: ThroughputTable, s
         throughput=throughput,
         multi_gpu=_flag(name, params, "multi_gpu"),
         multi_priority=_flag(name, params, "priorities"),
+        users=_integer(name, params, "users", 1, minimum=1),
     )
 
 

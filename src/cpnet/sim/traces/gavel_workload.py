@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from cpnet.core.errors import CpnetError
 from cpnet.core.model import JobSpec
 from cpnet.core.snapshot import ThroughputTable
+from cpnet.sched.seeded import pick
 from cpnet.sim.traces.gavel_job_table import GAVEL_DISTRIBUTED, GAVEL_JOB_TYPES
 
 REFERENCE_ACCELERATOR = "V100"
@@ -45,8 +46,16 @@ def gavel_workload(
     multi_gpu: bool = False,
     multi_priority: bool = False,
     tenant: str = "default",
+    users: int = 1,
 ) -> Iterator[JobSpec]:
-    """`num_jobs` jobs of Gavel's continuous workload at `rate_jobs_per_hr` (see module doc)."""
+    """`num_jobs` jobs of Gavel's continuous workload at `rate_jobs_per_hr` (see module doc).
+
+    Gavel's generator has no users. With `users` = K > 1, job i belongs to user
+    f"{tenant}-u{pick(seed, 'user:' + str(i), K)}" (cpnet.sched.seeded.pick: uniform, keyed by the
+    job, so it draws nothing from the generator's own random streams and the jobs are unchanged).
+    """
+    if users < 1:
+        raise ValueError(f"users ({users}) must be >= 1")
     if not (0.0 < rate_jobs_per_hr < math.inf):
         raise ValueError(f"rate_jobs_per_hr ({rate_jobs_per_hr!r}) must be a finite number > 0")
     if num_jobs < 0:
@@ -75,7 +84,7 @@ def gavel_workload(
             priority = 5.0
         yield JobSpec(
             id=str(i),
-            tenant=tenant,
+            tenant=tenant if users == 1 else f"{tenant}-u{pick(seed, 'user:' + str(i), users)}",
             job_type=job_type,
             num_devices=scale_factor,
             total_steps=duration_s * rate,
