@@ -91,6 +91,8 @@ class JobSubmit(BaseModel):
     priority_weight: float = Field(1.0, ge=1e-3, le=1000)
     env: dict[EnvKey, EnvValue] = Field(default_factory=dict, max_length=64, description="extra environment; values without NUL bytes")
     data_site: Label | None = None
+    data_gb: float = Field(0.0, ge=0, le=1e9, description="size of the input data at data_site (GB); moving it delays the start")
+    deadline_s: float | None = Field(None, gt=0, le=1e11, description="Unix time by which the job must finish; makes it deferrable")
     sites: list[SiteName] | None = Field(None, min_length=1, max_length=256, description="sites the job may run at; any when absent")
     workdir: Workdir | None = Field(None, description="absolute, normalized working directory on the site (no '..')")
 
@@ -121,6 +123,7 @@ class SiteRegister(BaseModel):
     pue: float = Field(1.0, ge=1.0, le=5.0)
     price_usd_per_kwh: float = Field(0.1, ge=0, le=1000)
     carbon_g_per_kwh: float = Field(500.0, ge=0, le=10_000)
+    power_cap_kw: float | None = Field(None, gt=0, le=1e7, description="facility draw limit; no placement takes the site over it")
     heartbeat_timeout_s: float | None = Field(60.0, ge=0.1, le=30 * 86400, description="seconds without a heartbeat before the site is down; null: never")
 
 

@@ -47,6 +47,7 @@ from cpnet.control.throughput import GENERIC_JOB_TYPE, GENERIC_TOTAL_STEPS, Cont
 from cpnet.core.clock import Clock
 from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant, Tier
+from cpnet.core.paths import Paths
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot
 from cpnet.core.states import JobState, SiteState
 from cpnet.executors.base import Executor, LaunchRejected, LaunchRequest, Observation, RunStatus
@@ -103,6 +104,7 @@ class Reconciler:
         self.catalog = dict(catalog or {})
         self.links = tuple(links)
         self.energy = energy  # price and carbon series read at the wall clock's now (epoch 0)
+        self._paths_cache: tuple[tuple[str, ...], Paths] | None = None
         self._policy_state: Any = None
         self._dirty = True
         self._next_round_s: float | None = None
@@ -393,6 +395,10 @@ class Reconciler:
         for p in placed:
             job = fresh[p.job_id]
             msg = f"placed on {p.num_devices} x {p.accelerator} at {p.site} (attempt {job.attempt + 1})"
+            spec = self._spec(job)
+            if spec.data_gb > 0 and spec.data_site is not None and spec.data_site != p.site:
+                transfer_s = self._paths().transfer_s(spec.data_gb, spec.data_site, p.site)
+                msg += f"; {spec.data_gb:g} GB of data to move from {spec.data_site}, about {transfer_s:.0f} s"
             changes.append(
                 (
                     job,
@@ -507,10 +513,18 @@ class Reconciler:
                 priority_weight=float(s.get("priority_weight", 1.0)),
                 accelerators=frozenset([acc]) if acc else None,
                 data_site=s.get("data_site"),
+                data_gb=float(s.get("data_gb") or 0.0),
+                deadline_s=float(s["deadline_s"]) if s.get("deadline_s") is not None else None,
                 sites=frozenset(s["sites"]) if s.get("sites") else None,
             )
             self._specs[job.id] = spec
         return spec
+
+    def _paths(self) -> Paths:
+        sites = tuple(r.site.id for r in self.store.list_sites())
+        if self._paths_cache is None or self._paths_cache[0] != sites:
+            self._paths_cache = (sites, Paths.build(sites, self.links))
+        return self._paths_cache[1]
 
     def _rate(self, spec: JobSpec, accelerator: str, n: int) -> float:
         return self.throughput.steps_per_s(spec.job_type, accelerator, n) or 0.0

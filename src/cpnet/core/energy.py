@@ -31,6 +31,8 @@ class Series:
     values: tuple[float, ...]
     label: str
     period_s: float | None = None
+    # cum[i] = integral of the series from times[0] to times[i]; whole-period integral last
+    _cum: tuple[float, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         if not self.times_s or len(self.times_s) != len(self.values):
@@ -39,6 +41,13 @@ class Series:
             raise ValueError(f"series '{self.label}': times must be strictly increasing")
         if self.period_s is not None and not self.period_s >= self.times_s[-1] - self.times_s[0]:
             raise ValueError(f"series '{self.label}': period {self.period_s} s is shorter than the span")
+        times, values = self.times_s, self.values
+        cum = [0.0]
+        for i in range(1, len(times)):
+            cum.append(cum[-1] + values[i - 1] * (times[i] - times[i - 1]))
+        if self.period_s is not None:
+            cum.append(cum[-1] + values[-1] * (times[0] + self.period_s - times[-1]))
+        object.__setattr__(self, "_cum", tuple(cum))
 
     @classmethod
     def flat(cls, value: float, label: str) -> Series:
@@ -106,11 +115,27 @@ class Series:
             yield t, nxt, self.at(t)
             t = nxt
 
+    def integral(self, t: float) -> float:
+        """The integral of the series from times[0] to `t` (negative before it): O(log n) by prefix sums."""
+        times, values, cum = self.times_s, self.values, self._cum
+        t0, period = times[0], self.period_s
+        if t < t0:
+            return values[0] * (t - t0)
+        whole = 0.0
+        if period is not None and t >= t0 + period:
+            c = self._cycle(t, period)
+            whole = c * cum[-1]
+            t -= c * period
+        i = max(bisect_right(times, t) - 1, 0)
+        return whole + cum[i] + values[i] * (t - times[i])
+
     def mean(self, t0: float, t1: float) -> float:
         """Time-average over [t0, t1) (the value at t0 when the window is empty)."""
         if t1 <= t0:
             return self.at(t0)
-        return sum((b - a) * v for a, b, v in self.segments(t0, t1)) / (t1 - t0)
+        if self.is_flat:
+            return self.values[0]
+        return (self.integral(t1) - self.integral(t0)) / (t1 - t0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,21 +1,25 @@
 """Holding deferrable jobs for greener or cheaper hours, after Wiesner et al., "Let's Wait Awhile"
-(Middleware'21).
+(Middleware'21), with a capacity check the paper does not need (its cloud never runs out).
 
 Rule. A waiting job that has never run and carries `deadline_s` may be held. Its run time is
 estimated as d = remaining steps / its rate on its fastest usable model; it must start by
-latest = deadline_s - d x (1 + safety) - margin_s. Candidate starts are now and every time before
-`latest` at which a site's signal changes (at most `max_candidates`, in time order); a start's cost
-is the lowest time-average signal (carbon intensity or price, from `Snapshot.energy`, taken as a
-perfect forecast) over [start, start + d) among the job's best `top_sites` sites of that model. The
-job is held now when the cheapest start is later than now and beats starting now by more than
-`min_gain` (a fraction). A held job is simply not offered to the allocator in this cycle; it is
-asked again at the next cycle, and once `latest` is reached it is never held, so a job whose
-start-now placement would meet its deadline is only ever delayed to a start that still leaves the
-safety margin.
+latest = deadline_s - d x (1 + safety) - margin_s. Candidate starts are the times before `latest` at
+which a site's signal changes (the first `max_candidates`, 192: two days of half-hourly data). A
+start's cost is the lowest time-average signal (carbon intensity or price, from `Snapshot.energy`,
+taken as a perfect forecast) over [start, start + d) among the job's best `top_sites` sites of that
+model (d rounded to 10 minutes, so that jobs of one shape and length share one cost curve per
+cycle). Jobs are visited in arrival order; each takes the cheapest (start, site) that beats starting
+now by more than `min_gain` (a fraction) *and still has room*: the devices of that model at that
+site, less the running gangs expected to be still running then (remaining steps / rate) and the
+gangs already planned by this call to run there then, must hold the job's gang. A job so planned is
+held now; it is not offered to the allocator in this cycle and is asked again at the next one.
+Once `latest` is reached a job is never held, and no start is planned where the network is already
+booked, so deferral never piles held jobs onto one green hour.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +29,7 @@ from cpnet.core.snapshot import Snapshot
 from cpnet.sched.feasibility import NetworkIndex
 
 Signal = Literal["carbon", "price"]
+DURATION_STEP_S = 600.0  # run-time estimates are rounded to 10 minutes, so jobs share cost curves
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +39,7 @@ class DeferralGate:
     margin_s: float = 3600.0  # extra slack before the deadline (queueing, rounds, data transfer)
     min_gain: float = 0.02  # hold only for at least 2 % less carbon (or cost)
     top_sites: int = 3
-    max_candidates: int = 96
+    max_candidates: int = 192
 
     def held(self, snapshot: Snapshot, index: NetworkIndex) -> frozenset[str]:
         """Ids of the waiting jobs to hold in this cycle."""
@@ -43,7 +48,9 @@ class DeferralGate:
             return frozenset()
         now = snapshot.now_s
         by_id = {s.id: s for s in snapshot.sites}
-        memo: dict[tuple[tuple[str, ...], float, float], bool] = {}
+        starts: list[float] | None = None  # candidate later starts, shared by every job of this call
+        curves: dict[tuple[tuple[str, ...], float], tuple[float, list[tuple[float, float, str]]]] = {}
+        booked: dict[tuple[str, str], list[tuple[float, float, int]]] = {}  # pool -> planned (start, end, n)
         out: list[str] = []
         for jv in snapshot.jobs:
             spec = jv.spec
@@ -60,32 +67,57 @@ class DeferralGate:
             latest = spec.deadline_s - d * (1.0 + self.safety) - self.margin_s
             if latest <= now:
                 continue
+            if starts is None:
+                starts = self._starts(energy, now)
             sites = tuple(dict.fromkeys(p[0] for p in jp.by_model[model]))[: self.top_sites]
-            key = (sites, round(d, 0), round(latest, 0))
-            hold = memo.get(key)
-            if hold is None:
-                hold = memo[key] = self._later_is_better(energy, [by_id[s] for s in sites if s in by_id], now, d, latest)
-            if hold:
-                out.append(spec.id)
+            dkey = max(DURATION_STEP_S, round(d / DURATION_STEP_S) * DURATION_STEP_S)
+            curve = curves.get((sites, dkey))
+            if curve is None:
+                curve = curves[(sites, dkey)] = self._curve(energy, [by_id[s] for s in sites if s in by_id], now, dkey, starts)
+            here, options = curve
+            n = spec.num_devices
+            for cost, t, site in options:  # cheapest (start, site) first
+                if cost >= here * (1.0 - self.min_gain):
+                    break
+                if t > latest:
+                    continue
+                key = (site, model)
+                plan = booked.get(key)
+                if plan is None:
+                    plan = booked[key] = self._running(snapshot, site, model, now)
+                if index.sites_inventory(key) - sum(m for a, b, m in plan if a <= t < b) >= n:
+                    plan.append((t, t + d, n))
+                    out.append(spec.id)
+                    break
         return frozenset(out)
 
-    def _later_is_better(self, energy: EnergySignals, sites: list[Site], now: float, d: float, latest: float) -> bool:
-        if not sites:
-            return False
-        mean = energy.mean_carbon if self.signal == "carbon" else energy.mean_price
-        d = max(d, 1.0)
+    @staticmethod
+    def _running(snapshot: Snapshot, site: str, model: str, now: float) -> list[tuple[float, float, int]]:
+        """(now, expected end, devices) of the gangs running on `model` at `site`."""
+        out = []
+        for jv in snapshot.jobs:
+            p = jv.placement
+            if p is not None and p.accelerator == model and p.site == site:
+                left = max(0.0, jv.spec.total_steps - jv.steps_at(now))
+                end = now + left / jv.steps_per_s if jv.steps_per_s > 0 else math.inf
+                out.append((now, end, p.num_devices))
+        return out
 
-        def cost(t: float) -> float:
-            return min(mean(s, t, t + d) for s in sites)
-
-        here = cost(now)
-        best = here
+    def _starts(self, energy: EnergySignals, now: float) -> list[float]:
+        out: list[float] = []
         t = now
         for _ in range(self.max_candidates):
             t = energy.next_change_s(t)
-            if t > latest:
+            if math.isinf(t):
                 break
-            c = cost(t)
-            if c < best:
-                best = c
-        return best < here * (1.0 - self.min_gain)
+            out.append(t)
+        return out
+
+    def _curve(self, energy: EnergySignals, sites: list[Site], now: float, d: float, starts: list[float]) -> tuple[float, list[tuple[float, float, str]]]:
+        """Cost of starting now (the best site), and every (cost, start, site) option, cheapest first."""
+        if not sites:
+            return math.inf, []
+        mean = energy.mean_carbon if self.signal == "carbon" else energy.mean_price
+        here = min(mean(s, now, now + d) for s in sites)
+        options = sorted((mean(s, t, t + d), t, s.id) for t in starts for s in sites)
+        return here, options

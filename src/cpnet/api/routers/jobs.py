@@ -43,6 +43,8 @@ def job_json(job: JobRecord, emulated: bool = False) -> dict[str, Any]:
         "job_type": s.get("job_type"),
         "priority_weight": s.get("priority_weight", 1.0),
         "data_site": s.get("data_site"),
+        "data_gb": s.get("data_gb", 0.0),
+        "deadline_s": s.get("deadline_s"),
         "sites": s.get("sites"),
         "env": s.get("env", {}),
         "submitted_s": job.submitted_s,

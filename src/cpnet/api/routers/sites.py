@@ -33,6 +33,7 @@ def site_json(rec: SiteRecord, used: dict[tuple[str, str], int] | None = None) -
         "pue": s.pue,
         "price_usd_per_kwh": s.price_usd_per_kwh,
         "carbon_g_per_kwh": s.carbon_g_per_kwh,
+        "power_cap_kw": s.power_cap_kw,
         "heartbeat_s": rec.heartbeat_s,
         "heartbeat_timeout_s": rec.heartbeat_timeout_s,
     }
@@ -57,6 +58,7 @@ def register(body: SiteRegister, svc: Svc, _who: Admin) -> dict[str, Any]:
         body.price_usd_per_kwh,
         body.carbon_g_per_kwh,
         frozenset(body.emulated),
+        body.power_cap_kw,
     )
     svc.store.upsert_site(site, "api", svc.clock.now(), body.heartbeat_timeout_s)
     return site_json(svc.store.get_site(body.id))  # type: ignore[arg-type]
