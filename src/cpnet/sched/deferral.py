@@ -3,7 +3,8 @@
 
 Rule. A waiting job that has never run and carries `deadline_s` may be held. Its run time is
 estimated as d = remaining steps / its rate on its fastest usable model; it must start by
-latest = deadline_s - d x (1 + safety) - margin_s. Candidate starts are the times before `latest` at
+latest = deadline_s - d_slow x (1 + safety) - margin_s, where d_slow is the run time on its slowest
+usable model (the allocator may give it any of them). Candidate starts are the times before `latest` at
 which a site's signal changes (the first `max_candidates`, 192: two days of half-hourly data). A
 start's cost is the lowest time-average signal (carbon intensity or price, from `Snapshot.energy`,
 taken as a perfect forecast) over [start, start + d) among the job's best `top_sites` sites of that
@@ -61,10 +62,14 @@ class DeferralGate:
                 continue
             model = max(jp.rate, key=lambda m: (jp.rate[m], m))
             rate = jp.rate[model]
-            if rate <= 0:
+            slowest = min((r for r in jp.rate.values() if r > 0), default=0.0)
+            if rate <= 0 or slowest <= 0:
                 continue
-            d = max(0.0, spec.total_steps - jv.steps_done) / rate
-            latest = spec.deadline_s - d * (1.0 + self.safety) - self.margin_s
+            left = max(0.0, spec.total_steps - jv.steps_done)
+            d = left / rate
+            # the allocator may give the job any of its models, or a time share: the start-by time
+            # assumes the slowest usable model, so that holding never costs the deadline
+            latest = spec.deadline_s - (left / slowest) * (1.0 + self.safety) - self.margin_s
             if latest <= now:
                 continue
             if starts is None:
