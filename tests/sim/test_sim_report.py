@@ -136,3 +136,26 @@ def test_write_outputs_adds_energy_by_site_plot(tmp_path: Path) -> None:
     png = tmp_path / "energy_by_site.png"
     assert png in written
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_region_table_has_a_row_per_region_and_sums_to_the_totals() -> None:
+    from cpnet.catalog import load_catalog, load_throughputs
+    from cpnet.scenario import load_scenario
+    from cpnet.sim.driver import run_simulation
+    from cpnet.sim.metrics import compute_metrics
+    from cpnet.sim.report import region_table
+    from cpnet.sim.traces import open_trace
+    from cpnet.sim.traces.tenancy import assign_tenants
+
+    catalog = load_catalog()
+    throughput = load_throughputs(catalog)
+    net = load_scenario("east-data-west-compute")
+    jobs = list(assign_tenants(open_trace("philly-sample", throughput=throughput, seed=0, limit=150), net.tenants, 0))
+    result = run_simulation(scenario=net, jobs=jobs, policy="convergent", throughput=throughput, catalog=catalog)
+    m = compute_metrics(result)
+    table = region_table([(result, m)])
+    assert table is not None and table.row_count == len({s.region for s in net.sites}) == 8
+    assert sum(b.energy_kwh for b in m.by_region.values()) == pytest.approx(m.energy_kwh)
+    assert sum(b.data_moved_gb for b in m.by_region.values()) == pytest.approx(m.data_moved_gb) and m.data_moved_gb > 0
+    single = [(result, replace(m, by_region={"only": next(iter(m.by_region.values()))}))]
+    assert region_table(single) is None

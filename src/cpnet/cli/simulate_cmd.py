@@ -168,10 +168,13 @@ def simulate(
         "deferrable_fraction": fraction,
         "deferrable_jobs": sum(1 for j in job_list if j.deadline_s is not None),
     }
-    from cpnet.sim.report import comparison_table, write_outputs
+    from cpnet.sim.report import comparison_table, region_table, write_outputs
 
     title = f"{getattr(net, 'name', scenario_name)} · {trace_name} · {len(job_list)} jobs · seed {seed}"
     console.print(comparison_table(runs, title=title))
+    by_region = region_table(runs, title="jobs' energy, cost, carbon and data received, by region")
+    if by_region is not None:
+        console.print(by_region)
     written = write_outputs(out, inputs, runs)
     (out / "timing.json").write_text(json.dumps({"load_s": load_s, "runs": timing}, indent=2) + "\n")
     console.print(f"wrote {', '.join(str(p) for p in written)} (+ timing.json)")

@@ -82,6 +82,26 @@ def comparison_table(runs: Sequence[tuple[SimulationResult, Metrics]], title: st
     return table
 
 
+def region_table(runs: Sequence[tuple[SimulationResult, Metrics]], title: str = "by region") -> Table | None:
+    """One row per region (Site.region), per policy the jobs' kWh, USD and kgCO2 there and the GB of
+    data copied there; None when the network has a single region."""
+    regions = sorted({r for _, m in runs for r in m.by_region})
+    if len(regions) < 2:
+        return None
+    table = Table(title=title, show_edge=False)
+    table.add_column("region", no_wrap=True)
+    for result, _ in runs:
+        for unit in ("kWh", "USD", "kgCO2", "data GB"):
+            table.add_column(f"{result.policy}\n{unit}", justify="right")
+    for region in regions:
+        row = [region]
+        for _, m in runs:
+            b = m.by_region.get(region)
+            row += ["-"] * 4 if b is None else [_qty(b.energy_kwh, 0), _qty(b.cost_usd, 0), _qty(b.carbon_kg, 0), _qty(b.data_moved_gb, 0)]
+        table.add_row(*row)
+    return table
+
+
 def sample_timeline(result: SimulationResult, points: int = TIMELINE_POINTS) -> dict[str, Any]:
     """Busy fraction per model (and overall) sampled at `points` evenly spaced times of the run."""
     start, end = result.start_s, max(result.end_s, result.start_s)
