@@ -312,7 +312,7 @@ DEADLINE_CASES = [
     (JobOutcome.FINISHED, 200.0, 150.0, True),  # late
     (JobOutcome.UNFINISHED, None, 300.0, True),  # deadline passed before the run ended (400)
     (JobOutcome.UNFINISHED, None, 500.0, False),  # deadline after the run's end: not known to be missed
-    (JobOutcome.INFEASIBLE, None, 100.0, True),
+    (JobOutcome.INFEASIBLE, None, 100.0, False),  # never could run: counted as infeasible, not as a miss
     (JobOutcome.FINISHED, 1000.0, None, False),  # no deadline
 ]
 

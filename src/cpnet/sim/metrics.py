@@ -32,7 +32,8 @@ Definitions (over the measured jobs: the `measure` window of the run, or all job
   site whose region differs from their data site's region. `transfer_s` sums start delays spent
   waiting for data; `avg_transfer_s` is over the jobs that started.
 - `deadline_misses` (of `jobs_with_deadline`): a job with a deadline that finished after it, or
-  did not finish (unfinished or infeasible) while its deadline passed before the run ended.
+  was still unfinished when its deadline passed before the run ended. Infeasible jobs (no pool of
+  the network can ever hold them) are not scheduling misses: they are counted in `jobs_infeasible`.
 - `by_site`, `by_tier`, `by_region`: a Breakdown per group (every site of the scenario, even idle
   ones). Energy, cost, carbon, device-hours, idle energy and data sum to the totals; the job counts
   (`jobs_started`, `jobs_outside_data_region`) count a job once per group it ran in, so a job that
@@ -163,8 +164,9 @@ def jain_index(shares: Sequence[float]) -> float | None:
 
 
 def missed_deadline(record: JobRecord, run_end_s: float) -> bool:
-    """Finished after its deadline, or not finished while the deadline passed before the run ended."""
-    if record.deadline_s is None:
+    """Finished after its deadline, or unfinished while the deadline passed before the run ended
+    (infeasible jobs never could run: not a miss)."""
+    if record.deadline_s is None or record.outcome is JobOutcome.INFEASIBLE:
         return False
     if record.outcome is JobOutcome.FINISHED and record.finish_s is not None:
         return record.finish_s > record.deadline_s
