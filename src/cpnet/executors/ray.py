@@ -325,6 +325,9 @@ def _run_rank(command: list[str], env: dict[str, str], log_path: str, cwd: str, 
     import signal
     import subprocess
 
+    # ray.cancel interrupts the task with SIGINT: a worker that inherited SIGINT ignored (a node
+    # started from a background shell or a service manager) would never see it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     node_id = ray.get_runtime_context().get_node_id()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CPNET_")}
     full_env.update(env, CPNET_NODE_ID=node_id)
