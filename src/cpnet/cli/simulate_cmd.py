@@ -140,7 +140,9 @@ def simulate(
     job_list = list(open_trace(trace_name, throughput=throughput, seed=seed, limit=jobs))
     if not job_list:
         raise CpnetError(f"trace '{trace_name}' has no jobs")
-    scenario_tenants = _tenants_of(net)
+    from cpnet.sim.driver import tenants_of
+
+    scenario_tenants = tenants_of(net)
     mode = tenants or _default_tenant_mode(job_list, scenario_tenants)
     if mode is TenantMode.MAP:
         if not scenario_tenants:
@@ -201,14 +203,6 @@ def _policy_configs(policies: Sequence[str], pairs: Sequence[str]) -> list[Sched
             raise CpnetError(f"--policy-param for policy '{name}': {exc}") from exc
         configs.append(config)
     return configs
-
-
-def _tenants_of(net: Network) -> dict[str, Tenant]:
-    """The scenario's tenants by id (Network.tenants may be a mapping or an iterable of Tenant)."""
-    found = getattr(net, "tenants", None) or {}
-    if isinstance(found, Mapping):
-        return dict(found)
-    return {t.id: t for t in found}
 
 
 def _default_tenant_mode(job_list: Sequence[JobSpec], scenario_tenants: Mapping[str, Tenant]) -> TenantMode:

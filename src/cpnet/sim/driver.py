@@ -173,7 +173,8 @@ def _build_policy(policy: str | SchedulerConfig | Policy) -> Policy:
     return policy
 
 
-def _tenants_of(scenario: Network) -> dict[str, Tenant]:
+def tenants_of(scenario: Network) -> dict[str, Tenant]:
+    """The scenario's tenants by id (`tenants` may be a mapping or an iterable of Tenant)."""
     tenants = getattr(scenario, "tenants", None) or {}
     if isinstance(tenants, Mapping):
         return dict(tenants)
@@ -213,7 +214,7 @@ class _Simulation:
         # Every connected pair (declared and distance-derived) where the scenario can say so.
         network_links = getattr(scenario, "network_links", None)
         self.links = tuple(network_links() if callable(network_links) else getattr(scenario, "links", ()) or ())
-        self.tenants = _tenants_of(scenario)
+        self.tenants = tenants_of(scenario)
         energy = getattr(scenario, "energy", None)
         self.energy: EnergySignals | None = energy if isinstance(energy, EnergySignals) else None
         self.sites_now = self.sites  # the sites with the energy values in force until `sites_until_s`
