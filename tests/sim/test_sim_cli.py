@@ -77,6 +77,18 @@ def test_unknown_names_are_one_line_exit_2(tmp_path: Path, args: list[str], mess
     assert all(part in lines[0] for part in message), lines[0]
 
 
+def test_unwritable_out_and_negative_seed_fail_before_the_run(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    proc = cpnet("simulate", "--jobs", "5", "--out", str(tmp_path / "a-file" / "o"), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot write there" in lines[0], proc.stderr
+    assert proc.stdout == ""  # nothing was simulated: no table
+    proc = cpnet("simulate", "--jobs", "5", "--seed", "-1", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--seed" in proc.stderr, proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
 # --- --policy-param, --tenants, --slack-h (in process, with typer's CliRunner) ---------------
 
 SMALL = ["--scenario", "east-data-west-compute", "--jobs", "60", "--policy", "fifo"]

@@ -10,7 +10,7 @@ import typer
 from cpnet.api.limits import Limits
 from cpnet.cli.db_option import DbFileOpt, DbOpt, db_url
 from cpnet.cli.params import parse_params
-from cpnet.core.errors import InputError
+from cpnet.core.errors import CpnetError, InputError
 
 _LIMITS = Limits()  # the defaults
 
@@ -83,6 +83,7 @@ def serve(
 
     from cpnet.api.server import build_service, run_multiprocess, run_server
 
+    _check_port_free(host, port)
     os.umask(0o077)  # the store, logs and run files are the server user's alone (0600 / 0700)
     executor_config: dict[str, object] = {}
     if executor == "local":
@@ -119,6 +120,26 @@ def serve(
         run_server(app, host, port)
     else:
         run_multiprocess(app, None if no_reconcile else loop, host, port, workers)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse before anything starts (and before the banner) when the address is taken."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise CpnetError(f"--host {host}: cannot resolve it ({exc.strerror or exc})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a TIME_WAIT leftover is not "in use"
+        try:
+            probe.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CpnetError(f"port {port} on {host} is already in use (another cpnet serve?); pick another with --port") from None
+            raise CpnetError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -58,6 +58,17 @@ def register(app: typer.Typer) -> None:
     app.command("simulate", help="Replay a trace through scheduling policies and compare them.")(simulate)
 
 
+def _check_writable(out: Path) -> None:
+    """Fail before the run, not after it, when the output folder cannot be made or written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".cpnet-write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CpnetError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+
+
 def simulate(
     scenario: Annotated[
         str | None, typer.Option("--scenario", help="Bundled scenario name (see `cpnet scenario list`) or YAML file (default: east-data-west-compute).")
@@ -72,7 +83,7 @@ def simulate(
     ] = None,
     policy: Annotated[list[str] | None, typer.Option("--policy", help=f"Policy to run; repeat to compare (default: {', '.join(DEFAULT_POLICIES)}).")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Replay only the first N jobs of the trace.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the trace's job-type rule, the tenant and deadline rules, and the policies.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the trace's job-type rule, the tenant and deadline rules, and the policies.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json and plots.")] = DEFAULT_OUT,
     policy_param: Annotated[
         list[str] | None,
@@ -127,6 +138,7 @@ def simulate(
     configs = _policy_configs(policies, policy_param or [])
     if deferrable_fraction is not None and slack_h is None:
         raise CpnetError("--deferrable-fraction needs --slack-h (the slack that makes jobs deferrable)")
+    _check_writable(out)
     scenario_name = scenario or DEFAULT_SCENARIO
     trace_name = trace or DEFAULT_TRACE
     # Piped output has no width to wrap to: give the comparison table room for all its columns.
