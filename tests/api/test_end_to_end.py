@@ -82,5 +82,11 @@ def test_submit_run_logs_fail_cancel(make_server: Callable[[str], Server], backe
     assert usage["device_s"] > 0
     assert _cli(srv, token, "site", "list").returncode == 0
     missing = _cli(srv, token, "job", "show", "j-doesnotexist")
-    assert missing.returncode != 0 and "404" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    assert missing.returncode != 0 and "no job 'j-doesnotexist'" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    assert "HTTP" not in missing.stderr  # the user's words, not the protocol's
+    bad_state = _cli(srv, token, "job", "list", "--state", "sleeping")
+    assert bad_state.returncode != 0 and "HTTP" not in bad_state.stderr and "Traceback" not in bad_state.stderr, bad_state.stderr
+    assert "pending" in bad_state.stderr and "running" in bad_state.stderr, bad_state.stderr
+    anonymous = _cli(srv, "", "job", "list")
+    assert anonymous.returncode != 0 and "cpnet admin create-token" in anonymous.stderr, anonymous.stderr
     assert httpx.get(srv.url + "/docs").status_code == 200

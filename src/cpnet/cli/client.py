@@ -40,6 +40,41 @@ def resolve(url: str | None, token: str | None) -> tuple[str, str | None]:
     return str(url).rstrip("/"), token
 
 
+_TOKEN_HELP = (
+    "pass --token or set CPNET_TOKEN; an operator makes one with `cpnet admin create-tenant NAME` "
+    "(a new tenant) or `cpnet admin create-token NAME` on the server's database"
+)
+
+
+def _field_problem(e: dict[str, Any]) -> str:
+    """One validation error as `field: what is wrong`, in the user's words (not pydantic's)."""
+    loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path") and not isinstance(x, int)]
+    msg = str(e.get("msg", "invalid"))
+    prefix = "Input should be "
+    if msg.startswith(prefix):
+        choices = msg[len(prefix) :].split("'")[1::2]  # the quoted names
+        msg = "must be one of " + ", ".join(choices) if len(choices) > 1 else "must be " + msg[len(prefix) :]
+    return f"{'.'.join(loc) or 'request'}: {msg}"
+
+
+def user_message(r: httpx.Response, url: str) -> str:
+    """The server's refusal as one line a user can act on."""
+    try:
+        body = r.json()
+    except ValueError:
+        body = {}
+    msg = str(body.get("error") or r.text.strip() or r.reason_phrase) if isinstance(body, dict) else r.text.strip()
+    if r.status_code == 401:
+        return f"not signed in to {url}: {msg}; {_TOKEN_HELP}"
+    if r.status_code == 403:
+        return f"not allowed: {msg}"
+    if r.status_code == 422 and isinstance(body, dict) and isinstance(body.get("detail"), list):
+        return "; ".join(_field_problem(e) for e in body["detail"] if isinstance(e, dict)) or msg
+    if r.status_code >= 500:
+        return f"the cpnet server at {url} failed ({r.status_code}): {msg}"
+    return msg
+
+
 class Client:
     def __init__(self, url: str | None = None, token: str | None = None, timeout_s: float = 30.0) -> None:
         self.url, self.token = resolve(url, token)
@@ -57,11 +92,7 @@ class Client:
                     raise CpnetError(f"cannot reach the cpnet server at {self.url}: {why}") from exc
                 time.sleep(0.5 * (attempt + 1))
         if r.status_code >= 400:
-            try:
-                msg = r.json().get("error") or r.text
-            except ValueError:
-                msg = r.text
-            raise CpnetError(f"{method} {path}: HTTP {r.status_code}: {msg}")
+            raise CpnetError(user_message(r, self.url))
         return r
 
     def json(self, method: str, path: str, **kw: Any) -> Any:
