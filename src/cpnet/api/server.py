@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from cpnet.api.app import Services, create_app
 from cpnet.api.limits import LIMITS_ENV, Limits
+from cpnet.control.data_home import default_data_dir
 from cpnet.control.loop import ReconcilerLoop, WallClock
 from cpnet.control.reconciler import Reconciler, ReconcilerConfig
 from cpnet.control.store.store import Store, default_sqlite_url
@@ -55,7 +56,7 @@ def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[t
 def build_service(
     *,
     db: str | None = None,
-    data_dir: str = ".cpnet",
+    data_dir: str | None = None,
     executor: str = "local",
     policy: str = "fifo",
     policy_params: Mapping[str, Any] | None = None,
@@ -69,7 +70,7 @@ def build_service(
     """The app, its reconciler and the loop that drives it (started by the app's lifespan when
     `reconcile`; a multi-process server starts it itself in the leader)."""
     clock = clock or WallClock()
-    data = Path(data_dir).expanduser().resolve()
+    data = Path(data_dir or default_data_dir()).expanduser().resolve()
     data.mkdir(parents=True, exist_ok=True)
     os.chmod(data, 0o711)  # job users may pass through to their workspaces (DATA_DIR/jobs), nothing else
     store = Store(db or default_sqlite_url(data))

@@ -11,13 +11,14 @@ from cpnet.cli.db_option import DbOpt, db_url
 
 admin = typer.Typer(help="Tenants and tokens (works on the database directly).", no_args_is_help=True)
 
-DataOpt = Annotated[str, typer.Option(help="the server's data directory")]
+DataOpt = Annotated[str | None, typer.Option(help="the server's data directory (default $CPNET_HOME, else ~/.local/share/cpnet)")]
 
 
-def _store(db: str | None, data_dir: str):  # type: ignore[no-untyped-def]
+def _store(db: str | None, data_dir: str | None):  # type: ignore[no-untyped-def]
+    from cpnet.control.data_home import default_data_dir
     from cpnet.control.store.store import Store, default_sqlite_url
 
-    store = Store(db_url(db, None) or default_sqlite_url(data_dir))
+    store = Store(db_url(db, None) or default_sqlite_url(data_dir or default_data_dir()))
     store.migrate()
     return store
 
@@ -27,7 +28,7 @@ def create_tenant(
     name: Annotated[str, typer.Argument(help="tenant name")],
     weight: Annotated[float, typer.Option(help="fair-share weight")] = 1.0,
     db: DbOpt = None,
-    data_dir: DataOpt = ".cpnet",
+    data_dir: DataOpt = None,
 ) -> None:
     """Create a tenant and print its API token (shown once; only a hash is stored)."""
     from cpnet.api.schemas import TenantCreate
@@ -54,7 +55,7 @@ def create_token(
     is_admin: Annotated[bool, typer.Option("--admin", help="an admin token (sees every tenant)")] = False,
     ttl_s: Annotated[float | None, typer.Option("--ttl-s", min=1, help="the token expires this many seconds from now (default: never)")] = None,
     db: DbOpt = None,
-    data_dir: DataOpt = ".cpnet",
+    data_dir: DataOpt = None,
 ) -> None:
     """Print a new token for a tenant, or an admin token (its id goes to stderr)."""
     from cpnet.core.errors import CpnetError
@@ -72,7 +73,7 @@ def create_token(
 def revoke_token(
     token: Annotated[str, typer.Argument(help="the token's id (list-tokens shows them), or the token itself")],
     db: DbOpt = None,
-    data_dir: DataOpt = ".cpnet",
+    data_dir: DataOpt = None,
 ) -> None:
     """Revoke a token: every API process of a running server refuses it within a second."""
     from cpnet.control.store.store import token_id
@@ -87,7 +88,7 @@ def list_tokens(
     tenant: Annotated[str | None, typer.Option(help="only this tenant's tokens")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     db: DbOpt = None,
-    data_dir: DataOpt = ".cpnet",
+    data_dir: DataOpt = None,
 ) -> None:
     """Tokens (their ids, owners, and states; never the tokens themselves)."""
     import json

@@ -25,7 +25,9 @@ def _pair(option: str, text: str) -> tuple[str, str]:
 def serve(
     db: DbOpt = None,
     db_url_file: DbFileOpt = None,
-    data_dir: Annotated[str, typer.Option(help="where the SQLite file, job logs and checkpoints live")] = ".cpnet",
+    data_dir: Annotated[
+        str | None, typer.Option(help="where the SQLite file, job logs and checkpoints live (default $CPNET_HOME, else ~/.local/share/cpnet)")
+    ] = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
     executor: Annotated[str, typer.Option(help="local (processes on this machine), simulated, or an engine (ray, slurm)")] = "local",
@@ -82,6 +84,7 @@ def serve(
     import os
 
     from cpnet.api.server import build_service, run_multiprocess, run_server
+    from cpnet.control.data_home import default_data_dir
 
     _check_port_free(host, port)
     os.umask(0o077)  # the store, logs and run files are the server user's alone (0600 / 0700)
@@ -104,7 +107,7 @@ def serve(
     )
     app, _, loop = build_service(
         db=db_url(db, db_url_file),
-        data_dir=data_dir,
+        data_dir=data_dir or default_data_dir(),
         executor=executor,
         policy=policy,
         policy_params=parse_params(policy_param),
