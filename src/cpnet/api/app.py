@@ -266,6 +266,9 @@ def create_app(services: Services) -> FastAPI:
     for r in (jobs.router, sites.router, usage.router, admin.router):
         app.include_router(r)
     app.submit_handler = handle_submit
+    from cpnet.api.prom import router as metrics_router
+
+    app.include_router(metrics_router)  # GET /metrics for Prometheus (admin token): cpnet.api.prom
     from cpnet.api.deps import principal_of
 
     app.authenticate = principal_of

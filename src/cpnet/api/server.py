@@ -93,7 +93,9 @@ def build_service(
         serve_tenants(store.tenants())
     rec_config = ReconcilerConfig(scheduler=SchedulerConfig(policy, dict(policy_params or {})), run_dir=str(run_dir))
     reconciler = Reconciler(store, ex, clock, rec_config, throughput=throughput, catalog=catalog, links=links, energy=energy)
-    loop = ReconcilerLoop(reconciler, interval_s)
+    from cpnet.api.prom import observe_step
+
+    loop = ReconcilerLoop(reconciler, interval_s, on_step=observe_step)
     models = known_models(catalog) | {m for r in store.list_sites() for m in r.site.inventory} | {m for inv in ex.inventory().values() for m in inv}
     services = Services(
         store,
@@ -160,9 +162,18 @@ def _uvicorn_config(app: FastAPI, **kw: Any) -> Any:
     )
 
 
+def _metrics_dir(app: FastAPI) -> None:
+    """`cpnet serve`'s event metrics go to DATA_DIR/metrics, shared with its workers (cpnet.api.prom)."""
+    from cpnet.api.prom import use_multiprocess_dir
+
+    services: Services = app.state.services
+    use_multiprocess_dir(services.run_dir.parent / "metrics")
+
+
 def run_server(app: FastAPI, host: str, port: int, workers_note: str = "") -> None:
     import uvicorn
 
+    _metrics_dir(app)
     uvicorn.Server(_uvicorn_config(app, host=host, port=port)).run()
 
 
@@ -183,6 +194,7 @@ def run_multiprocess(app: FastAPI, loop: ReconcilerLoop | None, host: str, port:
     whole service down and a restart binds the port again. A worker that exits is started again.
     """
     services: Services = app.state.services
+    _metrics_dir(app)  # before the workers start: they inherit $PROMETHEUS_MULTIPROC_DIR
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))

@@ -11,10 +11,12 @@ the same 422 messages, and answers only after the job is committed.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from cpnet.api.app import PRINCIPAL_KEY, ApiError, Services, _size, error_response
 from cpnet.api.deps import principal_of
+from cpnet.api.prom import observe_submission
 from cpnet.api.routers.jobs import submit_body
 
 log = logging.getLogger("cpnet.api")
@@ -23,7 +25,9 @@ _JSON = (b"content-type", b"application/json")
 
 
 async def handle_submit(services: Services, scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """`ControlPlaneApp` has checked the token (before the body) and a declared Content-Length."""
+    """`ControlPlaneApp` has checked the token (before the body) and a declared Content-Length.
+    Each answered submission's latency goes to `cpnet_submission_duration_seconds` (cpnet.api.prom)."""
+    t0 = time.perf_counter()
     who = scope.get(PRINCIPAL_KEY)
     authorization = None
     if who is None:  # called without the front door
@@ -45,9 +49,11 @@ async def handle_submit(services: Services, scope: dict[str, Any], receive: Any,
             status, payload = 500, b'{"error":"internal error"}'
         else:
             await response(scope, receive, send)
+            observe_submission(response.status_code, time.perf_counter() - t0)
             return
     await send({"type": "http.response.start", "status": status, "headers": [_JSON, (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})
+    observe_submission(status, time.perf_counter() - t0)
 
 
 async def _read_body(receive: Any, cap: int) -> bytes | None:

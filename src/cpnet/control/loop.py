@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
-from cpnet.control.reconciler import Reconciler
+from cpnet.control.reconciler import Reconciler, StepReport
 
 log = logging.getLogger("cpnet.control")
 
@@ -37,11 +38,15 @@ class ManualClock:
 
 
 class ReconcilerLoop:
-    """start() / stop(); a step that raises is logged and retried on the next tick."""
+    """start() / stop(); a step that raises is logged and retried on the next tick.
 
-    def __init__(self, reconciler: Reconciler, interval_s: float = 0.5) -> None:
+    `on_step(report, seconds)`, when given, hears of every step and its wall duration (report None
+    when the step raised): the metrics hook (`cpnet.api.prom.observe_step`)."""
+
+    def __init__(self, reconciler: Reconciler, interval_s: float = 0.5, on_step: Callable[[StepReport | None, float], None] | None = None) -> None:
         self.reconciler = reconciler
         self.interval_s = interval_s
+        self.on_step = on_step
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -51,10 +56,17 @@ class ReconcilerLoop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            t0 = time.perf_counter()
+            report: StepReport | None = None
             try:
-                self.reconciler.step()
+                report = self.reconciler.step()
             except Exception:  # an infrastructure hiccup (db busy) must not end the loop
                 log.exception("reconciler step failed; retrying")
+            if self.on_step is not None:
+                try:
+                    self.on_step(report, time.perf_counter() - t0)
+                except Exception:
+                    log.exception("reconciler step hook failed")
             self._stop.wait(self.interval_s)
 
     def stop(self) -> None:

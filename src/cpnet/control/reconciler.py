@@ -40,6 +40,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 from cpnet.control.store.store import JobRecord, Store
@@ -80,6 +81,8 @@ class StepReport:
     ended: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     placements: tuple[Placement, ...] = ()
+    scheduled: int = 0  # jobs this step placed (pending -> scheduled committed)
+    decide_s: float | None = None  # wall seconds the scheduling cycle took (decide and act); None: none ran
 
 
 class Reconciler:
@@ -154,7 +157,9 @@ class Reconciler:
             self._sync_sites(now)
         jobs = {j.id: j for j in self.store.active_jobs()}
         if self._due(now, jobs):
+            t0 = perf_counter()
             self._decide_and_act(jobs, now, report)
+            report.decide_s = perf_counter() - t0
         if len(self._specs) > 2 * len(jobs) + 1000:  # forget specs of ended jobs
             self._specs = {k: v for k, v in self._specs.items() if k in jobs}
             self._avoid = {k: v for k, v in self._avoid.items() if k in jobs}
@@ -418,6 +423,7 @@ class Reconciler:
         applied = self.store.apply_decision(now, self.policy.name, record, changes)
         for (job, dst, *_), ok in zip(changes, applied, strict=True):
             if ok and dst == JobState.SCHEDULED:
+                report.scheduled += 1
                 self._launch(self.store.get_job(job.id), now, report)  # type: ignore[arg-type]
 
     def _stop_all(self, job_ids: Sequence[str], jobs: Mapping[str, JobRecord], now: float, report: StepReport) -> bool:
