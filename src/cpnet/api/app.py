@@ -17,8 +17,9 @@ from cpnet.api.limits import Limits
 from cpnet.control.store.store import Principal, Store
 from cpnet.control.throughput import ControlThroughput
 from cpnet.core.clock import Clock
+from cpnet.core.energy import EnergySignals
 from cpnet.core.errors import CpnetError
-from cpnet.core.model import Accelerator
+from cpnet.core.model import Accelerator, Link
 from cpnet.core.states import InvalidTransition
 
 
@@ -45,6 +46,9 @@ class Services:
     on_stop: Callable[[], None] | None = None
     limits: Limits = field(default_factory=Limits)
     local_workdirs: bool = False  # jobs run on this machine (local executor): a workdir must exist here
+    links: tuple[Link, ...] = ()  # the scenario's network (declared and distance-derived links)
+    energy: EnergySignals | None = None  # the scenario's price and carbon series on the wall clock
+    scenario: str | None = None  # the scenario's name or path (API workers load its network again)
     # token -> (its principal, monotonic time the entry stops being trusted, the token's expires_s)
     _tokens: dict[str, tuple[Principal, float, float | None]] = field(default_factory=dict)
     batcher: Any = None  # SubmitBatcher, made on first use
@@ -155,6 +159,7 @@ async def error_response(exc: Exception) -> JSONResponse | None:
     return None
 
 
+WEB_PREFIX = "/ui/"  # the web dashboard's static files (cpnet.api.web)
 PRINCIPAL_KEY = "cpnet.principal"  # scope key: the caller, authenticated before the body is read
 
 
@@ -163,7 +168,9 @@ class ControlPlaneApp(FastAPI):
 
     1. The bearer token is checked from the headers (`deps.principal_of`, the one token check)
        before any byte of the body is read; the caller is left in `scope[PRINCIPAL_KEY]`, where
-       `deps.principal` finds it. Public: /healthz, the OpenAPI document and its pages, and OPTIONS.
+       `deps.principal` finds it. Public: /healthz, the OpenAPI document and its pages, the web
+       dashboard's files (/ and /ui/..., which hold no data: the pages ask the API with the token
+       the user pastes), and OPTIONS.
     2. Every body is capped (`Limits.max_submit_body_bytes` for POST /v1/jobs, `max_body_bytes`
        elsewhere): a Content-Length over the cap is answered 413 before reading; a body that grows
        past it is answered 413 then (the application reads `http.disconnect`).
@@ -172,6 +179,7 @@ class ControlPlaneApp(FastAPI):
 
     submit_handler: Callable[[Services, Any, Any, Any], Awaitable[None]] | None = None  # set by create_app
     public_paths: frozenset[str] = frozenset({"/healthz"})  # set by create_app
+    public_prefixes: tuple[str, ...] = ()  # set by create_app
     authenticate: Callable[[Services, str | None], Awaitable[Principal]] | None = None  # deps.principal_of, set by create_app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -189,7 +197,9 @@ class ControlPlaneApp(FastAPI):
             elif name == b"content-length":
                 length = value
         try:
-            if scope["method"] != "OPTIONS" and scope["path"] not in self.public_paths and self.authenticate is not None:
+            path = scope["path"]
+            public = path in self.public_paths or path.startswith(self.public_prefixes)
+            if scope["method"] != "OPTIONS" and not public and self.authenticate is not None:
                 scope[PRINCIPAL_KEY] = await self.authenticate(services, None if authorization is None else authorization.decode("latin-1"))
             if length is not None and length.isdigit() and int(length) > cap:
                 raise ApiError(413, f"request body over {_size(cap)}")
@@ -252,7 +262,8 @@ def create_app(services: Services) -> FastAPI:
 
     app = ControlPlaneApp(title="cpnet control plane", version="1", lifespan=lifespan)
     app.state.services = services
-    app.public_paths = frozenset(p for p in ("/healthz", app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p)
+    app.public_paths = frozenset(p for p in ("/", "/healthz", app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p)
+    app.public_prefixes = (WEB_PREFIX,)
     for cls, handler in ERROR_HANDLERS:
         app.add_exception_handler(cls, handler)
 
@@ -260,15 +271,18 @@ def create_app(services: Services) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    from cpnet.api.routers import admin, jobs, sites, usage
+    from cpnet.api.routers import admin, dashboard, jobs, sites, usage
     from cpnet.api.submit_asgi import handle_submit
 
-    for r in (jobs.router, sites.router, usage.router, admin.router):
+    for r in (jobs.router, sites.router, usage.router, admin.router, dashboard.router):
         app.include_router(r)
     app.submit_handler = handle_submit
     from cpnet.api.prom import router as metrics_router
 
     app.include_router(metrics_router)  # GET /metrics for Prometheus (admin token): cpnet.api.prom
+    from cpnet.api.web import install as install_web
+
+    install_web(app)  # the dashboard: / and /ui/... (cpnet.web's static files)
     from cpnet.api.deps import principal_of
 
     app.authenticate = principal_of

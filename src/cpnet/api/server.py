@@ -37,7 +37,7 @@ WORKER_SPEC_ENV = "CPNET_WORKER_SPEC"
 
 def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[tuple[Link, ...], EnergySignals | None]:
     """Write a scenario's sites (all accelerators emulated: they are not this machine) and tenants;
-    return its links (declared and distance-derived) and its energy series on the wall clock."""
+    return its network (`scenario_network`)."""
     from cpnet.scenario import load_scenario
 
     scenario = load_scenario(name_or_path)
@@ -48,6 +48,11 @@ def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[t
     for t in tenants.values() if isinstance(tenants, Mapping) else tenants:
         if t.id not in have:
             store.create_tenant(t.id, t.weight, now_s)
+    return scenario_network(scenario)
+
+
+def scenario_network(scenario: Any) -> tuple[tuple[Link, ...], EnergySignals | None]:
+    """A scenario's links (declared and distance-derived) and its energy series on the wall clock."""
     energy = scenario.energy
     # The live clock is Unix time already: the series apply at their own timestamps (epoch 0).
     return scenario.network_links(), (None if energy is None else replace(energy, epoch_s=0.0))
@@ -108,6 +113,9 @@ def build_service(
         local_workdirs=executor == "local",
         on_start=loop.start if reconcile else None,
         on_stop=loop.stop if reconcile else None,
+        links=links,
+        energy=energy,
+        scenario=scenario,
     )
     return create_app(services), reconciler, loop
 
@@ -122,15 +130,36 @@ def _restrict_sqlite_files(store: Store) -> None:
             os.chmod(path + suffix, 0o600)
 
 
-def build_worker_app(db: str, run_dir: str, models: frozenset[str], limits: Limits | None = None, local_workdirs: bool = False) -> FastAPI:
+def build_worker_app(
+    db: str, run_dir: str, models: frozenset[str], limits: Limits | None = None, local_workdirs: bool = False, scenario: str | None = None
+) -> FastAPI:
     """A stateless API worker: the store (already migrated by the leader), no executor, no reconciler.
 
-    Its limits are the leader's (`run_multiprocess` puts them in $CPNET_API_LIMITS) unless given."""
+    Its limits are the leader's (`run_multiprocess` puts them in $CPNET_API_LIMITS) unless given;
+    the leader's scenario (if any) gives it the network's links and energy series again."""
     if limits is None:
         text = os.environ.get(LIMITS_ENV)
         limits = Limits.from_json(text) if text else Limits()
     catalog = load_catalog_or_empty()
-    services = Services(Store(db), WallClock(), Path(run_dir), models, load_control_throughput(catalog), catalog, limits=limits, local_workdirs=local_workdirs)
+    links: tuple[Link, ...] = ()
+    energy = None
+    if scenario is not None:
+        from cpnet.scenario import load_scenario
+
+        links, energy = scenario_network(load_scenario(scenario))
+    services = Services(
+        Store(db),
+        WallClock(),
+        Path(run_dir),
+        models,
+        load_control_throughput(catalog),
+        catalog,
+        limits=limits,
+        local_workdirs=local_workdirs,
+        links=links,
+        energy=energy,
+        scenario=scenario,
+    )
     return create_app(services)
 
 
@@ -209,6 +238,7 @@ def run_multiprocess(app: FastAPI, loop: ReconcilerLoop | None, host: str, port:
             "run_dir": str(services.run_dir),
             "models": sorted(services.known_models),
             "local_workdirs": services.local_workdirs,
+            "scenario": services.scenario,
             "fd": sock.fileno(),
             "leader_pid": os.getpid(),
         }

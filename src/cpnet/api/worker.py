@@ -39,7 +39,9 @@ def main() -> None:
     _die_with_leader(int(spec["leader_pid"]))
     from cpnet.api.server import build_worker_app, run_worker
 
-    app = build_worker_app(spec["db"], spec["run_dir"], frozenset(spec["models"]), local_workdirs=bool(spec.get("local_workdirs")))
+    app = build_worker_app(
+        spec["db"], spec["run_dir"], frozenset(spec["models"]), local_workdirs=bool(spec.get("local_workdirs")), scenario=spec.get("scenario")
+    )
     run_worker(app, int(spec["fd"]))
 
 

@@ -29,7 +29,7 @@ def _root() -> None:
 
 
 # Each command module exposes `register(app)`; imported when the CLI starts.
-_COMMAND_MODULES = ("catalog_cmd", "simulate_cmd", "scenario_cmd", "serve_cmd", "admin_cmd", "job_cmd", "site_cmd", "usage_cmd")
+_COMMAND_MODULES = ("catalog_cmd", "simulate_cmd", "scenario_cmd", "serve_cmd", "admin_cmd", "job_cmd", "site_cmd", "usage_cmd", "dashboard_cmd")
 
 
 def _register() -> None:

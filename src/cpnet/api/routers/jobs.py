@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from cpnet.api.app import PRINCIPAL_KEY, ApiError, Services
 from cpnet.api.deps import Caller, Svc, principal_of, services_of
 from cpnet.api.openapi import errors
+from cpnet.api.routers.usage import attempt_usage
 from cpnet.api.schemas import ByteOffset, Cursor, JobIdParam, JobSubmit, PageSize, TenantParam
 from cpnet.control.reconciler import job_log_path
 from cpnet.control.store.store import JobRecord, Principal
@@ -199,6 +200,32 @@ def events(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
     _visible(svc, who, job_id)
     evs = svc.store.job_events(job_id)
     return {"events": [{k: e[k] for k in ("t_s", "kind", "from_state", "to_state", "message")} for e in evs]}
+
+
+@router.get("/{job_id}/attempts", responses=errors(404))
+def attempts(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
+    """Each attempt's placement, times, device-seconds and energy (counted as `/v1/usage` counts them)."""
+    _visible(svc, who, job_id)
+    now = svc.clock.now()
+    out = []
+    for row in svc.store.job_attempts(job_id):
+        site = svc.store.get_site(row["site"])
+        u = attempt_usage(row, now, svc.catalog, site.site.pue if site is not None else 1.0)
+        out.append(
+            {
+                "attempt": row["attempt"],
+                "site": row["site"],
+                "accelerator": row["accelerator"],
+                "devices": row["num_devices"],
+                "start_s": row["start_s"],
+                "end_s": row["end_s"],
+                "device_s": u.device_s,
+                "device_s_source": u.device_s_source,
+                "energy_kwh": u.energy_kwh,
+                "energy_source": u.energy_source,
+            }
+        )
+    return {"attempts": out}
 
 
 @router.get("/{job_id}/logs", response_class=PlainTextResponse, responses={200: {"headers": _LOG_HEADERS}, **errors(404)})

@@ -644,6 +644,11 @@ class Store:
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(q)]
 
+    def job_attempts(self, job_id: str) -> list[dict[str, Any]]:
+        q = select(t.attempts).where(t.attempts.c.job_id == job_id).order_by(t.attempts.c.attempt)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
     # -- sites ------------------------------------------------------------------------------------
     def upsert_site(self, site: Site, source: str, now_s: float, heartbeat_timeout_s: float | None = None) -> None:
         """Create or replace a site's description; a known site keeps its state."""
