@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from cpnet.api.limits import Limits
+from cpnet.api.server_log import log_request
 from cpnet.control.store.store import Principal, Store
 from cpnet.control.throughput import ControlThroughput
 from cpnet.core.clock import Clock
@@ -175,6 +176,7 @@ class ControlPlaneApp(FastAPI):
        elsewhere): a Content-Length over the cap is answered 413 before reading; a body that grows
        past it is answered 413 then (the application reads `http.disconnect`).
     3. POST /v1/jobs (the hot path) goes straight to `cpnet.api.submit_asgi`.
+    4. Every answered request is logged (`cpnet.api.server_log`), with the caller's tenant.
     """
 
     submit_handler: Callable[[Services, Any, Any, Any], Awaitable[None]] | None = None  # set by create_app
@@ -186,6 +188,16 @@ class ControlPlaneApp(FastAPI):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        started = time.perf_counter()
+        answered = _Answered(send)
+        try:
+            await self._serve(scope, receive, answered.send)
+        finally:
+            who = scope.get(PRINCIPAL_KEY)
+            tenant = None if who is None else ("admin" if who.admin else who.tenant_id)
+            log_request(scope["method"], scope["path"], answered.status, started, tenant)
+
+    async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
         services: Services = self.state.services
         submit = scope["method"] == "POST" and scope["path"] in _SUBMIT_PATHS and self.submit_handler is not None
         cap = services.limits.max_submit_body_bytes if submit else services.limits.max_body_bytes
@@ -211,6 +223,21 @@ class ControlPlaneApp(FastAPI):
             return
         capped = _CappedBody(scope, receive, send, cap)
         await super().__call__(scope, capped.receive, capped.send)
+
+
+class _Answered:
+    """`send` that remembers the response's status, for the request log (500: none was sent)."""
+
+    __slots__ = ("_send", "status")
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+        self.status = 500
+
+    async def send(self, msg: Any) -> None:
+        if msg["type"] == "http.response.start":
+            self.status = msg["status"]
+        await self._send(msg)
 
 
 _SUBMIT_PATHS = frozenset({"/v1/jobs", "/v1/jobs/"})

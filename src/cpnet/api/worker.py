@@ -38,6 +38,9 @@ def main() -> None:
     spec = json.loads(os.environ.pop(WORKER_SPEC_ENV))
     _die_with_leader(int(spec["leader_pid"]))
     from cpnet.api.server import build_worker_app, run_worker
+    from cpnet.api.server_log import configure_from_env
+
+    configure_from_env()
 
     app = build_worker_app(
         spec["db"], spec["run_dir"], frozenset(spec["models"]), local_workdirs=bool(spec.get("local_workdirs")), scenario=spec.get("scenario")

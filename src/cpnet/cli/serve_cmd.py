@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -13,6 +14,18 @@ from cpnet.cli.params import parse_params
 from cpnet.core.errors import CpnetError, InputError
 
 _LIMITS = Limits()  # the defaults
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
 
 
 def _pair(option: str, text: str) -> tuple[str, str]:
@@ -79,6 +92,12 @@ def serve(
     list_page_bytes: Annotated[
         int, typer.Option(min=1024, help="limit: a list page stops at about this many bytes of JSON", rich_help_panel="Limits")
     ] = _LIMITS.list_page_bytes,
+    log_format: Annotated[
+        LogFormat, typer.Option(help="stderr log: text, or json (one object per line, for a log shipper)", rich_help_panel="Logging")
+    ] = LogFormat.text,
+    log_level: Annotated[
+        LogLevel, typer.Option(help="info logs each request and scheduling decision; warning only problems", rich_help_panel="Logging")
+    ] = LogLevel.info,
 ) -> None:
     """Start the REST API (OpenAPI at /docs) and the reconciler that runs submitted jobs."""
     import os
@@ -87,6 +106,9 @@ def serve(
     from cpnet.control.data_home import default_data_dir
 
     _check_port_free(host, port)
+    from cpnet.api import server_log
+
+    server_log.configure(log_format.value, log_level.value)
     os.umask(0o077)  # the store, logs and run files are the server user's alone (0600 / 0700)
     executor_config: dict[str, object] = {}
     if executor == "local":

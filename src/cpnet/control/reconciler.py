@@ -36,6 +36,7 @@ A job is requeued only once its previous process is known to be gone, so it neve
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -59,6 +60,10 @@ HOLDING = (JobState.SCHEDULED, JobState.RUNNING)
 
 def job_log_path(run_dir: str | Path, job_id: str) -> Path:
     return Path(run_dir) / "logs" / f"{job_id}.log"
+
+
+log = logging.getLogger("cpnet.control")
+LOGGED_PLACEMENTS = 20  # placements named in a decision's log line (the count is always there)
 
 
 @dataclass(frozen=True)
@@ -421,6 +426,23 @@ class Reconciler:
             infeasible=[[i.job_id, i.reason] for i in decision.infeasible],
         )
         applied = self.store.apply_decision(now, self.policy.name, record, changes)
+        if decision.placements or decision.preemptions or decision.infeasible:
+            shown = [f"{p.job_id}@{p.site}/{p.accelerator}x{p.num_devices}" for p in decision.placements[:LOGGED_PLACEMENTS]]
+            log.info(
+                "scheduling decision (%s): %d placed, %d preempted, %d infeasible",
+                self.policy.name,
+                len(decision.placements),
+                len(decision.preemptions),
+                len(decision.infeasible),
+                extra={
+                    "policy": self.policy.name,
+                    "placed": len(decision.placements),
+                    "preempted": len(decision.preemptions),
+                    "infeasible": len(decision.infeasible),
+                    "placements": shown,
+                    "pending": sum(1 for j in jobs.values() if j.state == JobState.PENDING),
+                },
+            )
         for (job, dst, *_), ok in zip(changes, applied, strict=True):
             if ok and dst == JobState.SCHEDULED:
                 report.scheduled += 1
