@@ -51,7 +51,7 @@ def test_filter_status(flt, spec, site, model, want, reason_part):
     [
         (job("j", n=8), True, "'dn' is down"),  # only the down site has 8 of one model: wait
         (job("j", n=8, sites=frozenset({"s1", "s2"})), False, "largest usable pool"),  # not allowed there: fail
-        (job("j", n=16), False, "largest usable pool (['K80', 'V100']) has 8"),
+        (job("j", n=16), False, "the largest usable pool is 8 x V100 at dn"),
         (job("j", job_type="zzz"), False, "no throughput"),
     ],
 )

@@ -53,6 +53,7 @@ class Services:
     # token -> (its principal, monotonic time the entry stops being trusted, the token's expires_s)
     _tokens: dict[str, tuple[Principal, float, float | None]] = field(default_factory=dict)
     batcher: Any = None  # SubmitBatcher, made on first use
+    _admission: Any = None  # Admission, made on first use
     _submit_rate: Any = None  # TokenBucket, made on first use
 
     def submitter(self) -> Any:
@@ -61,6 +62,14 @@ class Services:
 
             self.batcher = SubmitBatcher(self.store, self.limits)
         return self.batcher
+
+    def admission(self) -> Any:
+        """The submit-time check for jobs no site can ever run (`cpnet.api.admission`)."""
+        if self._admission is None:
+            from cpnet.api.admission import Admission
+
+            self._admission = Admission(self.store, self.throughput, self.catalog, self.links)
+        return self._admission
 
     def cached_principal(self, token: str) -> Principal | None:
         """The token's owner if looked up less than `limits.token_cache_s` ago (so a revocation in

@@ -44,8 +44,9 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+from cpnet.control.jobspec import job_spec
 from cpnet.control.store.store import JobRecord, Store
-from cpnet.control.throughput import GENERIC_JOB_TYPE, GENERIC_TOTAL_STEPS, ControlThroughput
+from cpnet.control.throughput import ControlThroughput
 from cpnet.core.clock import Clock
 from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant, Tier
@@ -529,22 +530,7 @@ class Reconciler:
     def _spec(self, job: JobRecord) -> JobSpec:
         spec = self._specs.get(job.id)
         if spec is None:
-            s = job.spec
-            acc = s.get("accelerator")
-            spec = JobSpec(
-                id=job.id,
-                tenant=job.tenant_id,
-                job_type=s.get("job_type") or GENERIC_JOB_TYPE,
-                num_devices=int(s.get("devices", 1)),
-                total_steps=float(s.get("total_steps") or GENERIC_TOTAL_STEPS),
-                arrival_s=job.submitted_s,
-                priority_weight=float(s.get("priority_weight", 1.0)),
-                accelerators=frozenset([acc]) if acc else None,
-                data_site=s.get("data_site"),
-                data_gb=float(s.get("data_gb") or 0.0),
-                deadline_s=float(s["deadline_s"]) if s.get("deadline_s") is not None else None,
-                sites=frozenset(s["sites"]) if s.get("sites") else None,
-            )
+            spec = job_spec(job.id, job.tenant_id, job.spec, job.submitted_s)
             self._specs[job.id] = spec
         return spec
 

@@ -146,6 +146,8 @@ async def submit_body(svc: Services, authorization: str | None, raw: bytes, who:
     if body.workdir is not None and svc.local_workdirs and not os.path.isdir(body.workdir):
         raise _reject("workdir", f"'{body.workdir}' is not a directory on the machine that runs the jobs")
     spec = body.model_dump(exclude_none=True, exclude={"idempotency_key"})
+    if (why := svc.admission().refusal(who.tenant_id, spec)) is not None:
+        raise _reject("job", f"no site can ever run it: {why}")
     key = body.idempotency_key or uuid.uuid4().hex
     job, created = await svc.submitter().submit(who.tenant_id, key, spec, svc.clock.now())
     # Serialized here: the payload is plain JSON types, so FastAPI's generic encoder is skipped.

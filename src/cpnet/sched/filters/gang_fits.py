@@ -25,6 +25,7 @@ class GangFits:
         return UnschedulableAndUnresolvable(f"{site.id} has {have} x {model}, the job needs {spec.num_devices}")
 
     def explain(self, spec: JobSpec, pools: Sequence[tuple[Site, str]], net: Network) -> str:
-        models = sorted({m for _, m in pools})
-        biggest = max((s.inventory.get(m, 0) for s, m in pools), default=0)
-        return f"needs {spec.num_devices} devices of one model at one site; the largest usable pool ({models}) has {biggest}"
+        if not pools:
+            return f"needs {spec.num_devices} devices of one model at one site; no usable pool"
+        have, site, model = max((s.inventory.get(m, 0), s.id, m) for s, m in pools)
+        return f"needs {spec.num_devices} devices of one model at one site; the largest usable pool is {have} x {model} at {site}"
