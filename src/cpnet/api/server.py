@@ -88,6 +88,8 @@ def build_service(
     config = dict(executor_config or {})
     if executor == "local":
         config.setdefault("run_dir", str(run_dir))
+    elif executor == "sites":
+        config["local"] = {"run_dir": str(run_dir), **dict(config.get("local") or {})}
     elif executor == "simulated":
         config.setdefault("clock", clock)
         config.setdefault("throughput", throughput)
@@ -97,6 +99,8 @@ def build_service(
     if serve_tenants is not None:  # e.g. a local executor without root refuses a second tenant
         serve_tenants(store.tenants())
     rec_config = ReconcilerConfig(scheduler=SchedulerConfig(policy, dict(policy_params or {})), run_dir=str(run_dir))
+    for site in getattr(ex, "sites", list)():  # a sites file describes its sites (tier, place, energy); engines report inventory
+        store.upsert_site(site, "executor", clock.now(), rec_config.site_timeout_s)
     reconciler = Reconciler(store, ex, clock, rec_config, throughput=throughput, catalog=catalog, links=links, energy=energy)
     from cpnet.api.prom import observe_step
 

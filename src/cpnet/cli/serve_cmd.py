@@ -44,6 +44,12 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
     executor: Annotated[str, typer.Option(help="local (processes on this machine), simulated, or an engine (ray, slurm)")] = "local",
+    sites: Annotated[
+        str | None,
+        typer.Option(
+            help="a sites file: each site with its engine (local, ray, slurm) and the engine's settings; one server drives them all (replaces --executor)"
+        ),
+    ] = None,
     policy: Annotated[str, typer.Option(help="scheduling policy, as for `cpnet simulate`")] = "fifo",
     policy_param: Annotated[list[str], typer.Option(help="policy parameter KEY=VALUE (repeatable)")] = [],  # noqa: B006
     scenario: Annotated[str | None, typer.Option(help="load this scenario's sites (emulated) and tenants")] = None,
@@ -110,13 +116,18 @@ def serve(
 
     server_log.configure(log_format.value, log_level.value)
     os.umask(0o077)  # the store, logs and run files are the server user's alone (0600 / 0700)
+    if sites is not None and executor != "local":
+        raise CpnetError("--sites names each site's engine: drop --executor")
+    local_config: dict[str, object] = {"isolation": "shared" if insecure_shared_user else "auto"}
+    if job_root:
+        local_config["job_root"] = job_root
+    if tenant_user:
+        local_config["tenant_users"] = dict(_pair("--tenant-user", p) for p in tenant_user)
     executor_config: dict[str, object] = {}
-    if executor == "local":
-        executor_config["isolation"] = "shared" if insecure_shared_user else "auto"
-        if job_root:
-            executor_config["job_root"] = job_root
-        if tenant_user:
-            executor_config["tenant_users"] = dict(_pair("--tenant-user", p) for p in tenant_user)
+    if sites is not None:
+        executor, executor_config = "sites", {"path": sites, "local": local_config}
+    elif executor == "local":
+        executor_config = local_config
     limits = replace(
         _LIMITS,
         submit_rate_per_s=submit_rate,

@@ -33,6 +33,7 @@ them (`adopt` is True only for runs this process launched); their subprocesses d
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import zlib
@@ -45,6 +46,7 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, placement_group_table, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from cpnet.core.errors import CpnetError
 from cpnet.executors.base import LaunchRequest, Observation, RunStatus
 from cpnet.executors.registry import register_executor
 
@@ -80,7 +82,7 @@ class _Run:
 @register_executor("ray")
 class RayExecutor:
     """Jobs on one Ray cluster. `address`: "auto", "ray://...", host:port, or None for the cluster
-    this process is already connected to (or a new local one)."""
+    this process is already connected to (else $RAY_ADDRESS; never a new private one)."""
 
     name = "ray"
 
@@ -95,6 +97,11 @@ class RayExecutor:
         master_port_base: int = 29500,
     ) -> None:
         if not ray.is_initialized():
+            address = address or os.environ.get("RAY_ADDRESS")
+            if not address:  # ray.init() would quietly start a private one-machine cluster
+                raise CpnetError(
+                    "ray: no cluster address; name it in a sites file (engine: ray, address: ray://head:10001) or set RAY_ADDRESS; cpnet never starts a private Ray"
+                )
             ray.init(address=address, namespace=namespace, log_to_driver=False, logging_level=logging.WARNING)
         ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
         self.site = site

@@ -18,7 +18,7 @@ ExecutorFactory = Callable[..., Executor]
 
 _FACTORIES: dict[str, ExecutorFactory] = {}
 # Modules that register an executor under their own name; imported on first use.
-_SHIPPED = ("local", "ray", "simulated", "slurm")
+_SHIPPED = ("local", "ray", "simulated", "sites", "slurm")
 
 
 def register_executor(name: str) -> Callable[[ExecutorFactory], ExecutorFactory]:
