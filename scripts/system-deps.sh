@@ -7,6 +7,7 @@ command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 && com
 command -v munged >/dev/null 2>&1 || need+=(munge)
 command -v slurmdbd >/dev/null 2>&1 || [ -x /usr/sbin/slurmdbd ] || need+=(slurmdbd)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the dashboard's browser tests (tests/web) drive Debian's Chromium
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq

@@ -296,9 +296,9 @@ def create_app(services: Services) -> FastAPI:
         if services.on_stop:
             services.on_stop()
 
-    app = ControlPlaneApp(title="cpnet control plane", version="1", lifespan=lifespan)
+    app = ControlPlaneApp(title="cpnet control plane", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)  # /docs: cpnet.api.openapi, no CDN
     app.state.services = services
-    app.public_paths = frozenset(p for p in ("/", "/healthz", app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p)
+    app.public_paths = frozenset(p for p in ("/", "/healthz", app.openapi_url, "/docs") if p)
     app.public_prefixes = (WEB_PREFIX,)
     for cls, handler in ERROR_HANDLERS:
         app.add_exception_handler(cls, handler)

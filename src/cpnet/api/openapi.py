@@ -9,6 +9,10 @@
 - OPTIONS answers 204 with an `Allow` header on every path (POST /v1/jobs included); a method a
   path does not take answers 405 with the full `Allow` list; a path that does not exist, 404. Both
   with the usual `{"error": ...}` body.
+- `/docs` is Swagger UI from the package (`/ui/vendor/swagger-ui/`, see its README.md), not from a CDN, so
+  it works without internet. There is no ReDoc page (`/redoc`): it would be a second copy of the
+  same document needing another megabyte of vendored JavaScript; and no OAuth2 redirect page, the
+  security scheme being a bearer token.
 
 `install(app, services)` is called once by `create_app`.
 """
@@ -21,8 +25,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi import routing as fastapi_routing
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -211,9 +216,26 @@ def _http_error(app: FastAPI) -> Any:
     return handler
 
 
+DOCS_URL = "/docs"  # public: create_app lists it in ControlPlaneApp.public_paths
+SWAGGER_UI = "/ui/vendor/swagger-ui/"  # cpnet/web/static/vendor/swagger-ui/, served by cpnet.api.web
+
+
+def docs_html(app: FastAPI) -> HTMLResponse:
+    """The Swagger UI page for the app's OpenAPI document, every asset from this server."""
+    return get_swagger_ui_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title=f"{app.title} - Swagger UI",
+        swagger_js_url=f"{SWAGGER_UI}swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_UI}swagger-ui.css",
+        swagger_favicon_url=f"{SWAGGER_UI}favicon-32x32.png",
+        swagger_ui_parameters={"validatorUrl": None},  # never ask validator.swagger.io about the document
+    )
+
+
 def install(app: FastAPI, known_models: frozenset[str]) -> None:
     """Hook for `create_app`: the OpenAPI document with the catalog's enum and every error answer,
-    and OPTIONS / 404 / 405 answered like every other error."""
+    its Swagger UI page at /docs (FastAPI's own, from a CDN, is off: `docs_url=None`), and
+    OPTIONS / 404 / 405 answered like every other error."""
     cached: dict[str, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
@@ -222,5 +244,10 @@ def install(app: FastAPI, known_models: frozenset[str]) -> None:
         return cached["doc"]
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return docs_html(app)
+
     app.add_exception_handler(StarletteHTTPException, _http_error(app))
     app.add_middleware(OptionsMiddleware, api=app)
