@@ -3,23 +3,13 @@ over SQLite or a PostgreSQL server that the fixtures start themselves."""
 
 from __future__ import annotations
 
-import itertools
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from live_server import Server, free_port
-
-_dbs = itertools.count()
-
-
-def _db(request: pytest.FixtureRequest, kind: str, data_dir: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{data_dir / 'cpnet.db'}"
-    return request.getfixturevalue("pg").create_database(f"api{next(_dbs)}_{os.getpid()}")
+from live_server import Server, database_for, free_port
 
 
 @pytest.fixture
@@ -30,7 +20,7 @@ def make_server(request: pytest.FixtureRequest, tmp_path: Path, reachable_tmp: P
         data = tmp_path / f"srv{len(made)}"
         data.mkdir()
         port = free_port()
-        srv = Server(f"http://127.0.0.1:{port}", _db(request, kind, data), data, port, job_root=Path(tempfile.mkdtemp(dir=reachable_tmp)))
+        srv = Server(f"http://127.0.0.1:{port}", database_for(request, kind, data), data, port, job_root=Path(tempfile.mkdtemp(dir=reachable_tmp)))
         made.append(srv)
         return srv
 
@@ -44,7 +34,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """One running server per backend, shared by the session's tests."""
     data = tmp_path_factory.mktemp(f"srv-{request.param}")
     port = free_port()
-    srv = Server(f"http://127.0.0.1:{port}", _db(request, request.param, data), data, port, job_root=Path(tempfile.mkdtemp(dir=reachable_tmp)))
+    srv = Server(f"http://127.0.0.1:{port}", database_for(request, request.param, data), data, port, job_root=Path(tempfile.mkdtemp(dir=reachable_tmp)))
     srv.start()
     yield srv
     srv.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import signal
 import socket
 import subprocess
@@ -11,10 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from cpnet.control.store import Store
 
 CPNET = [sys.executable, "-m", "cpnet.cli.main"]
+
+
+_dbs = itertools.count()
+
+
+def database_for(request: pytest.FixtureRequest, kind: str, data_dir: Path) -> str:
+    """A fresh database for a test server: a SQLite file in `data_dir`, or a new database on the
+    session's PostgreSQL server (the `pg` fixture)."""
+    if kind == "sqlite":
+        return f"sqlite:///{data_dir / 'cpnet.db'}"
+    return str(request.getfixturevalue("pg").create_database(f"api{next(_dbs)}_{os.getpid()}"))
 
 
 def free_port() -> int:

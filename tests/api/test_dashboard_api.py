@@ -20,12 +20,11 @@ SCENARIO = "east-data-west-compute"
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from conftest import _db
-    from live_server import free_port
+    from live_server import database_for, free_port
 
     data = tmp_path_factory.mktemp(f"dash-{request.param}")
     port = free_port()
-    s = Server(f"http://127.0.0.1:{port}", _db(request, request.param, data), data, port)
+    s = Server(f"http://127.0.0.1:{port}", database_for(request, request.param, data), data, port)
     s.start("--scenario", SCENARIO, "--executor", "simulated")
     yield s
     s.stop()

@@ -76,7 +76,7 @@ def test_submit_run_logs_fail_cancel(make_server: Callable[[str], Server], backe
         time.sleep(0.1)
     assert c.get(f"/v1/jobs/{slow['id']}").json()["state"] == "cancelled"
 
-    listed = _cli(srv, token, "job", "list", "--json")
+    listed = _cli(srv, token, "job", "list", "--all", "--json")
     assert listed.returncode == 0 and {j["state"] for j in __import__("json").loads(listed.stdout)} == {"succeeded", "failed", "cancelled"}
     usage = c.get("/v1/usage").json()["tenants"]["e2e"]["CPU"]
     assert usage["device_s"] > 0

@@ -59,15 +59,17 @@ def test_tokens_expire(make_server: Callable[[str], Server], backend: str) -> No
     srv = make_server(backend)
     srv.start("--executor", "simulated")
     srv.tenant_cli("exp")
-    cli_token = _cli(srv, "create-token", "exp", "--ttl-s", "1").stdout.strip()
+    ttl = 4  # seconds: long enough for a CLI start on a loaded machine, before the first use below
+    cli_token = _cli(srv, "create-token", "exp", "--ttl-s", str(ttl)).stdout.strip()
+    cli_expires_by = time.time() + ttl  # made before the CLI exited
     with srv.client(srv.admin_token()) as admin:
-        r = admin.post("/v1/tokens", json={"tenant": "exp", "ttl_s": 1})
+        r = admin.post("/v1/tokens", json={"tenant": "exp", "ttl_s": ttl})
         assert r.status_code == 201, r.text
         made = r.json()
-        assert made["expires_s"] == pytest.approx(made["created_s"] + 1) and made["state"] == "active"
+        assert made["expires_s"] == pytest.approx(made["created_s"] + ttl) and made["state"] == "active"
     for tok in (cli_token, made["token"]):
         assert _fresh_get(srv, tok).status_code == 200
-    time.sleep(1.2)
+    time.sleep(max(cli_expires_by, made["expires_s"]) + 0.2 - time.time())
     for tok in (cli_token, made["token"]):
         r = _fresh_get(srv, tok)
         assert r.status_code == 401 and r.json()["error"] == f"token {token_id(tok)} expired"

@@ -61,6 +61,7 @@ def _documented(pattern: str) -> Any:
 Label = Annotated[str, StringConstraints(max_length=64), AfterValidator(no_control), _documented(NO_CONTROL)]
 SiteName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(no_control), _documented(NO_CONTROL)]
 JobType = Annotated[str, StringConstraints(max_length=128), AfterValidator(no_control), _documented(NO_CONTROL)]
+JobName = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(no_control), _documented(NO_CONTROL)]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(no_control), _documented(NO_CONTROL)]
 Arg = Annotated[str, StringConstraints(min_length=1, max_length=4096), AfterValidator(no_nul), _documented(NO_NUL)]
 EnvKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
@@ -72,6 +73,9 @@ Key = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValida
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 Inventory = dict[Key, Count]
 
+# Set to "1" in the environment of a job submitted with `checkpoint: true` (JobSubmit).
+CHECKPOINT_ENV = "CPNET_CHECKPOINT"
+
 # Every body model (routers with their own body models use it too): unknown fields refused,
 # strict types (no bool or string read as a number), finite numbers.
 STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
@@ -82,6 +86,7 @@ class JobSubmit(BaseModel):
 
     model_config = STRICT
 
+    name: JobName | None = Field(None, description="a name for people (lists show it); not unique, no control characters")
     command: list[Arg] = Field(min_length=1, max_length=256, description="argv; run without a shell; no NUL bytes")
     accelerator: Label | None = Field(None, description="catalog model key, or CPU; any when absent")
     devices: int = Field(1, ge=1, le=4096)
@@ -95,6 +100,9 @@ class JobSubmit(BaseModel):
     deadline_s: float | None = Field(None, gt=0, le=1e11, description="Unix time by which the job must finish; makes it deferrable")
     sites: list[SiteName] | None = Field(None, min_length=1, max_length=256, description="sites the job may run at; any when absent")
     workdir: Workdir | None = Field(None, description="absolute, normalized working directory on the site (no '..')")
+    checkpoint: bool = Field(
+        False, description=f"the job checkpoints into $CPNET_CHECKPOINT_DIR and resumes from it; it runs with {CHECKPOINT_ENV}=1 so it knows to"
+    )
 
     @field_validator("env")
     @classmethod
@@ -134,7 +142,11 @@ class Heartbeat(BaseModel):
 
 # -- query and path parameters: every one bounded, so a wild value is a 422, never a 500 --------
 _DOC_TEXT = {"pattern": NO_CONTROL}
-JobIdParam = Annotated[str, Path(min_length=1, max_length=128, json_schema_extra=_DOC_TEXT), AfterValidator(no_control)]
+JobIdParam = Annotated[
+    str,
+    Path(min_length=1, max_length=128, description="a job id, or a unique prefix of one (with or without 'j-')", json_schema_extra=_DOC_TEXT),
+    AfterValidator(no_control),
+]
 SiteIdParam = Annotated[str, Path(min_length=1, max_length=64, json_schema_extra=_DOC_TEXT), AfterValidator(no_control)]
 TenantParam = Annotated[
     str | None,

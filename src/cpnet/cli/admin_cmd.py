@@ -9,18 +9,42 @@ import typer
 
 from cpnet.cli.db_option import DbOpt, db_url
 
-admin = typer.Typer(help="Tenants and tokens (works on the database directly).", no_args_is_help=True)
+admin = typer.Typer(help="Tenants and tokens (works on the database directly; run it where the server's database is).", no_args_is_help=True)
 
 DataOpt = Annotated[str | None, typer.Option(help="the server's data directory (default $CPNET_HOME, else ~/.local/share/cpnet)")]
 
 
 def _store(db: str | None, data_dir: str | None):  # type: ignore[no-untyped-def]
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
     from cpnet.control.data_home import default_data_dir
     from cpnet.control.store.store import Store, default_sqlite_url
+    from cpnet.core.errors import CpnetError
 
-    store = Store(db_url(db, None) or default_sqlite_url(data_dir or default_data_dir()))
-    store.migrate()
+    url = db_url(db, None) or default_sqlite_url(data_dir or default_data_dir())
+    try:
+        store = Store(url)
+        store.migrate()
+    except SQLAlchemyError as exc:
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)
+        except SQLAlchemyError:
+            shown = url.split("@")[-1]
+        why = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CpnetError(f"cannot open the database {shown}: {why}") from None
     return store
+
+
+def _token_id_arg(token: str) -> str:
+    """A token id as given, or the id of a token given whole."""
+    from cpnet.control.store.store import token_id
+
+    return token if len(token) == 16 and all(ch in "0123456789abcdef" for ch in token) else token_id(token)
+
+
+def _when(t: float | None) -> str:
+    return "" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 @admin.command("create-tenant")
@@ -76,11 +100,43 @@ def revoke_token(
     data_dir: DataOpt = None,
 ) -> None:
     """Revoke a token: every API process of a running server refuses it within a second."""
-    from cpnet.control.store.store import token_id
-
-    tid = token if len(token) == 16 and all(ch in "0123456789abcdef" for ch in token) else token_id(token)
-    rec = _store(db, data_dir).revoke_token(tid, time.time())
+    rec = _store(db, data_dir).revoke_token(_token_id_arg(token), time.time())
     typer.echo(f"{rec.id} revoked")
+
+
+@admin.command("rotate-token")
+def rotate_token(
+    token: Annotated[str, typer.Argument(help="the token's id (list-tokens shows them), or the token itself")],
+    db: DbOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Replace a token: revoke it and print a new one for the same owner with the same lifetime (its id goes to stderr)."""
+    new_token, new, old = _store(db, data_dir).rotate_token(_token_id_arg(token), time.time())
+    typer.echo(new_token)
+    expires = "never expires" if new.expires_s is None else f"expires {_when(new.expires_s)}"
+    typer.echo(f"token id {new.id} ({expires}; replaces {old.id}, now revoked; cpnet admin revoke-token {new.id} revokes it)", err=True)
+
+
+@admin.command("list-tenants")
+def list_tenants(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    db: DbOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Tenants: name, fair-share weight, when created, and how many live (neither revoked nor expired) tokens each has."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = _store(db, data_dir).tenant_summaries(time.time())
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("tenant", "weight", "created", "live tokens")
+    for r in rows:
+        table.add_row(r["name"], f"{r['weight']:g}", _when(r["created_s"]), str(r["live_tokens"]))
+    Console().print(table)
 
 
 @admin.command("list-tokens")
@@ -94,10 +150,15 @@ def list_tokens(
     import json
 
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
+
+    from cpnet.core.errors import CpnetError
 
     now = time.time()
-    recs = _store(db, data_dir).list_tokens(tenant)
+    store = _store(db, data_dir)
+    if tenant is not None and tenant not in store.tenants():
+        raise CpnetError(f"no tenant '{tenant}' (cpnet admin list-tenants shows them)")
+    recs = store.list_tokens(tenant)
     if as_json:
         typer.echo(
             json.dumps(
@@ -117,12 +178,9 @@ def list_tokens(
         )
         return
 
-    def when(t: float | None) -> str:
-        return "" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
-
-    table = Table("id", "owner", "state", "created", "expires", "revoked")
+    table = Table(Column("id", no_wrap=True, min_width=16), "owner", "state", "created", "expires", "revoked")  # ids whole: rotate/revoke take them
     for r in recs:
-        table.add_row(r.id, "admin" if r.admin else str(r.tenant_id), r.state(now), when(r.created_s), when(r.expires_s), when(r.revoked_s))
+        table.add_row(r.id, "admin" if r.admin else str(r.tenant_id), r.state(now), _when(r.created_s), _when(r.expires_s), _when(r.revoked_s))
     Console().print(table)
 
 

@@ -1,14 +1,16 @@
-"""`cpnet scenario list` and `cpnet scenario show NAME|FILE`."""
+"""`cpnet scenario list` and `cpnet scenario show NAME|FILE` (each also `--json` and `--csv`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from cpnet.cli.output import Col, CsvOpt, JsonOpt, emit, output_format
+from cpnet.core.model import Site
 from cpnet.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, scenario_names
 
 scenario_app = typer.Typer(
@@ -22,26 +24,94 @@ def register(app: typer.Typer) -> None:
     app.add_typer(scenario_app, name="scenario")
 
 
-@scenario_app.command("list", help="List the bundled scenarios.")
-def list_scenarios() -> None:
+_LIST_COLS = [
+    Col("name", no_wrap=True),
+    Col("default"),
+    Col("sites", justify="right"),
+    Col("devices", justify="right"),
+    Col("description"),
+]
+
+
+@scenario_app.command("list", help="List the bundled scenarios (--json: a list of objects; --csv: one line per scenario).")
+def list_scenarios(as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    fmt = output_format(as_json, as_csv)
+    rows: list[dict[str, Any]] = []
+    for name in scenario_names():
+        scenario = load_scenario(name)
+        rows.append(
+            {
+                "name": name,
+                "default": name == DEFAULT_SCENARIO,
+                "sites": len(scenario.sites),
+                "devices": sum(scenario.total_inventory().values()),
+                "description": scenario.description,
+            }
+        )
+    if fmt != "table":
+        emit(rows, _LIST_COLS, fmt)
+        return
     table = Table(title="Bundled scenarios")
     table.add_column("name", no_wrap=True)
     table.add_column("sites", justify="right")
     table.add_column("devices", justify="right")
     table.add_column("description")
-    for name in scenario_names():
-        scenario = load_scenario(name)
-        label = f"{name} (default)" if name == DEFAULT_SCENARIO else name
-        devices = sum(scenario.total_inventory().values())
-        table.add_row(label, str(len(scenario.sites)), f"{devices:,}", scenario.description)
+    for r in rows:
+        label = f"{r['name']} (default)" if r["default"] else r["name"]
+        table.add_row(label, str(r["sites"]), f"{r['devices']:,}", r["description"])
     Console().print(table)
 
 
-@scenario_app.command("show", help="Show a scenario's sites and links (a bundled name or a YAML file).")
+# One line per site in --csv (inventory and emulated as compact JSON); --json has links and tenants too.
+_SITE_COLS = [
+    Col(k) for k in ("id", "tier", "region", "lat", "lon", "devices", "inventory", "emulated", "pue", "price_usd_per_kwh", "carbon_g_per_kwh", "power_cap_kw")
+]
+
+
+def _site_row(s: Site) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "tier": s.tier.value,
+        "region": s.region,
+        "lat": s.lat,
+        "lon": s.lon,
+        "devices": sum(s.inventory.values()),
+        "inventory": dict(s.inventory),
+        "emulated": sorted(s.emulated),
+        "pue": s.pue,
+        "price_usd_per_kwh": s.price_usd_per_kwh,
+        "carbon_g_per_kwh": s.carbon_g_per_kwh,
+        "power_cap_kw": s.power_cap_kw,
+    }
+
+
+def _scenario_doc(scenario: Scenario) -> dict[str, Any]:
+    declared = {frozenset((link.a, link.b)) for link in scenario.links}
+    return {
+        "name": scenario.name,
+        "description": scenario.description,
+        "sites": [_site_row(s) for s in scenario.sites],
+        "links": [
+            {"a": k.a, "b": k.b, "latency_ms": k.latency_ms, "bandwidth_gbps": k.bandwidth_gbps, "declared": frozenset((k.a, k.b)) in declared}
+            for k in scenario.network_links()
+        ],
+        "tenants": [{"id": t.id, "weight": t.weight, "home_site": t.home_site} for t in scenario.tenants.values()],
+    }
+
+
+@scenario_app.command(
+    "show", help="Show a scenario's sites and links (a bundled name or a YAML file); --json: sites, links and tenants; --csv: one line per site."
+)
 def show(
     name_or_file: Annotated[str, typer.Argument(metavar="NAME|FILE", help="Bundled scenario name or YAML path.")] = DEFAULT_SCENARIO,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
+    fmt = output_format(as_json, as_csv)
     scenario = load_scenario(name_or_file)
+    if fmt != "table":
+        emit([_site_row(s) for s in scenario.sites], _SITE_COLS, fmt, doc=_scenario_doc(scenario) if fmt == "json" else None)
+        return
     console = Console()
     console.print(_sites_table(scenario))
     console.print(_inventory_table(scenario))

@@ -1,38 +1,138 @@
-"""`cpnet usage`: device-seconds and energy per tenant and accelerator model."""
+"""`cpnet usage`: accounting like sacct. Device-seconds, energy and energy cost in a time window,
+one row per job, site, accelerator model, UTC day or tenant (`GET /v1/usage`; its docstring says
+how each number is counted and cut to the window)."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+import re
+import time
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from cpnet.cli.client import Client
+from cpnet.cli.output import Col, CsvOpt, JsonOpt, emit, num, output_format
+from cpnet.core.errors import CpnetError
+
+TIME_FORMS = (
+    "2h, 30m, 1d, 45s or 1w (that long ago), now, an ISO date or date-time such as 2025-03-01 or 2025-03-01T08:00 "
+    "(local time unless it has an offset such as +08:00 or Z), or Unix seconds"
+)
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+_AGO = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNIX = re.compile(r"\d+(?:\.\d+)?")
+
+
+class By(StrEnum):
+    job = "job"
+    site = "site"
+    model = "model"
+    day = "day"
+    tenant = "tenant"
+
+
+def parse_time(text: str, option: str, now_s: float | None = None) -> float:
+    """`--since` / `--until` as Unix seconds; a value in none of TIME_FORMS is a CpnetError naming them."""
+    s = text.strip()
+    now = time.time() if now_s is None else now_s
+    if s.lower() == "now":
+        return now
+    if m := _AGO.fullmatch(s.lower()):
+        return now - float(m[1]) * _UNIT_S[m[2]]
+    if _UNIX.fullmatch(s):
+        return float(s)
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise CpnetError(f"{option} '{text}' is not a time; expected {TIME_FORMS}") from None
+    return dt.timestamp()  # a naive date-time is local time
+
+
+def _when(t_s: float | None) -> str:
+    return "the beginning" if t_s is None else datetime.fromtimestamp(t_s).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+_KEYS: dict[By, list[Col]] = {
+    By.job: [Col("job", no_wrap=True), Col("tenant", min_width=8)],
+    By.site: [Col("site", no_wrap=True)],
+    By.model: [Col("model", no_wrap=True)],
+    By.day: [Col("day", "day (UTC)", no_wrap=True)],
+    By.tenant: [Col("tenant", no_wrap=True)],
+}
+_NUMBERS = [Col(k) for k in ("attempts", "device_s", "device_s_source", "energy_kwh", "energy_source", "energy_cost_usd")]  # --csv
+# The table, narrower, so that a row by job with its tenant fits 80 columns: the two sources in
+# one column ("cpnet/est"), and that only when the rows differ (else a line under the table).
+_TABLE = [
+    Col("attempts", justify="right", no_wrap=True),
+    Col("device_s", "device-s", num(0), justify="right", no_wrap=True),
+    Col("energy_kwh", "kWh", num(4), justify="right", no_wrap=True),
+    Col("energy_cost_usd", "USD", num(4), justify="right", no_wrap=True),
+]
+_FROM = Col("from")
+_SHORT = {"estimate": "est"}
+_SAYS = {
+    "engine": "the engine's timing",
+    "cpnet": "cpnet's clock",
+    "mixed": "both the engine and cpnet's clock",
+    "nvml": "NVML counters",
+    "estimate": "TDP x PUE estimates",
+}
+
+
+def _source(r: dict[str, Any]) -> str:
+    return f"{r['device_s_source']}/{_SHORT.get(r['energy_source'], r['energy_source'])}"
 
 
 def usage(
+    since: Annotated[str | None, typer.Option(metavar="TIME", help=f"count from here: {TIME_FORMS}; default: the beginning")] = None,
+    until: Annotated[str | None, typer.Option(metavar="TIME", help="count up to here (same forms); default: now")] = None,
+    by: Annotated[By, typer.Option(help="one row per job, site, accelerator model, UTC day or tenant")] = By.model,
     tenant: Annotated[str | None, typer.Option(help="admin only: one tenant")] = None,
-    url: Annotated[str | None, typer.Option("--url")] = None,
-    token: Annotated[str | None, typer.Option("--token")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    url: Annotated[str | None, typer.Option("--url", help="server URL (or $CPNET_URL)")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="API token (or $CPNET_TOKEN)")] = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
-    """Your usage (every tenant's with an admin token)."""
-    out = Client(url, token).json("GET", "/v1/usage", params={"tenant": tenant} if tenant else {})
-    if as_json:
-        typer.echo(json.dumps(out))
+    """Your usage in a time window (every tenant's with an admin token): device-seconds, energy and
+    energy cost (kWh x the site's electricity price; energy only). An attempt counts the part of it
+    inside [--since, --until), pro rata."""
+    fmt = output_format(as_json, as_csv)
+    now = time.time()
+    params: dict[str, Any] = {"by": by.value}
+    if since is not None:
+        params["since"] = parse_time(since, "--since", now)
+    if until is not None:
+        params["until"] = parse_time(until, "--until", now)
+    if tenant:
+        params["tenant"] = tenant
+    out = Client(url, token).json("GET", "/v1/usage", params=params)
+    keys = _KEYS[by]
+    if fmt != "table":
+        emit(out["rows"], [*keys, *_NUMBERS], fmt, doc=out)
         return
-    table = Table("tenant", "accelerator", "device_s", "device_s from", "energy_kwh", "energy from")
-    for t, models in sorted(out["tenants"].items()):
-        for m, cell in sorted(models.items()):
-            table.add_row(
-                t, m, f"{cell['device_s']:.1f}", cell.get("device_s_source", "cpnet"), f"{cell['energy_kwh']:.6f}", cell.get("energy_source", "estimate")
-            )
+    if by == By.job and len({r["tenant"] for r in out["rows"]}) <= 1:
+        keys = keys[:1]  # one tenant (a tenant token's own): no tenant column
     con = Console()
-    con.print(table)
+    until_txt = "now" if until is None else _when(out["until_s"])
+    title = f"Usage by {by.value}, {_when(out['since_s'])} to {until_txt}"
+    sources = {(r["device_s_source"], r["energy_source"]) for r in out["rows"]}
+    cols = [*keys, *_TABLE, *([_FROM] if len(sources) > 1 else [])]
+    emit([{**r, "from": _source(r)} for r in out["rows"]], cols, fmt, title=title, console=con)
+    if not out["rows"]:
+        con.print("no usage in this window")
     if out["energy_unknown_for"]:
         con.print(f"energy not counted for {', '.join(out['energy_unknown_for'])} (no TDP in the catalog)")
+    if out.get("energy_cost_unknown_for"):
+        con.print(f"energy cost not counted at {', '.join(out['energy_cost_unknown_for'])} (site no longer known)")
+    if len(sources) == 1:
+        ((dev, energy),) = sources
+        con.print(f"device-seconds from {_SAYS.get(dev, dev)}; energy from {_SAYS.get(energy, energy)}")
+    elif sources:
+        con.print("from: device-seconds (engine: the engine's timing, cpnet: cpnet's clock) / energy (nvml: counters, est: TDP x PUE)")
+    con.print("USD: energy cost only (kWh x the site's electricity price); tariffs are not counted")
 
 
 def register(app: typer.Typer) -> None:

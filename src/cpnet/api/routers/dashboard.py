@@ -9,7 +9,6 @@ page renders as fast with 10,000 jobs in the store as with ten.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -17,13 +16,13 @@ from sqlalchemy import case, func, select
 
 from cpnet.api.app import ApiError, Services
 from cpnet.api.deps import Caller, Svc
+from cpnet.api.network_now import network_now
 from cpnet.api.openapi import errors
 from cpnet.api.routers.usage import attempt_usage
 from cpnet.api.schemas import TenantParam
 from cpnet.control.store import schema as t
 from cpnet.control.store.store import Principal
-from cpnet.core.power import site_draw_kw
-from cpnet.core.states import JobState, SiteState
+from cpnet.core.states import JobState
 
 router = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
 
@@ -48,31 +47,7 @@ def _owner(who: Principal, tenant: str | None) -> str | None:
 def network(svc: Svc, _who: Caller) -> dict[str, Any]:
     """Every site with its devices free and busy, facility power draw against its cap, and price and
     carbon intensity now (the scenario's series where it has them); the links with their latency."""
-    now = svc.clock.now()
-    used = svc.store.devices_in_use()
-    sites = []
-    for rec in svc.store.list_sites():
-        site = rec.site if svc.energy is None else svc.energy.site_at(rec.site, now)
-        busy = {m: used.get((site.id, m), 0) for m in site.inventory}
-        sites.append(
-            {
-                "id": site.id,
-                "tier": site.tier.value,
-                "region": site.region,
-                "lat": site.lat,
-                "lon": site.lon,
-                "state": rec.state.value,
-                "inventory": dict(site.inventory),
-                "busy": busy,
-                "power_kw": site_draw_kw(site, busy, svc.catalog) if rec.state == SiteState.UP else 0.0,
-                "power_cap_kw": site.power_cap_kw,
-                "price_usd_per_kwh": site.price_usd_per_kwh,
-                "carbon_g_per_kwh": site.carbon_g_per_kwh,
-                "pue": site.pue,
-            }
-        )
-    links = [{"a": lk.a, "b": lk.b, "latency_ms": lk.latency_ms, "bandwidth_gbps": lk.bandwidth_gbps} for lk in svc.links]
-    return {"as_of_s": now, "sites": sites, "links": links}
+    return network_now(svc)
 
 
 @router.get("/queue", responses=errors(403))
@@ -84,10 +59,12 @@ def queue(
     site: SiteParam = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    since: Annotated[float | None, Query(ge=0, le=1e11, description="only jobs submitted at or after this Unix time")] = None,
 ) -> dict[str, Any]:
     """Jobs as a queue: running and scheduled first (latest start first), then pending in queue order
     (`position`: 1 for the oldest pending job of the whole network, by submission), then ended ones
-    (latest end first). `counts` are by state under the tenant and site filters."""
+    (latest end first). `counts` are by state under the tenant, site and since filters. Each job has
+    its `name` (or null) and `short_id` (as GET /v1/jobs/{id} gives it). `cpnet job list` shows this."""
     owner = _owner(who, tenant)
     jc = t.jobs.c
     scope = []
@@ -95,6 +72,8 @@ def queue(
         scope.append(jc.tenant_id == owner)
     if site is not None:
         scope.append(jc.site == site)
+    if since is not None:
+        scope.append(jc.submitted_s >= since)
     states = [s.value for s in state or []]
     active = (JobState.RUNNING.value, JobState.SCHEDULED.value)
     group = case((jc.state.in_(active), 0), (jc.state == JobState.PENDING.value, 1), else_=2)
@@ -106,14 +85,18 @@ def queue(
     cols: list[Any] = [jc.id, jc.tenant_id, jc.state, jc.submitted_s, jc.started_s, jc.finished_s, jc.site, jc.accelerator, jc.num_devices]
     cols += [jc.attempt, jc.exit_code, jc.reason, jc.spec["command"].label("command"), jc.spec["devices"].label("devices")]
     cols += [jc.spec["accelerator"].label("want"), case((jc.state == JobState.PENDING.value, position), else_=None).label("position")]
+    cols += [jc.spec["name"].label("name")]
     where = [*scope, jc.state.in_(states)] if states else scope
     with svc.store.engine.connect() as c:
         counts = {str(s): int(n) for s, n in c.execute(select(jc.state, func.count()).where(*scope).group_by(jc.state))}
         total = sum(n for s, n in counts.items() if not states or s in states)
         rows = list(c.execute(select(*cols).where(*where).order_by(group, within, jc.seq).offset(offset).limit(limit)))
+    short = svc.store.short_job_ids([r.id for r in rows], None if who.admin else who.tenant_id)
     jobs = [
         {
             "id": r.id,
+            "short_id": short.get(r.id, r.id),
+            "name": r.name if isinstance(r.name, str) else None,
             "tenant": r.tenant_id,
             "state": r.state,
             "submitted_s": r.submitted_s,
@@ -162,21 +145,23 @@ def bucket_width_s(span_s: float, asked: int | None) -> int:
     return next((b for b in NICE_BUCKETS_S if span_s / b <= MAX_BUCKETS), NICE_BUCKETS_S[-1])
 
 
-def _spread(t0: float, t1: float, width: int, first: float) -> Iterable[tuple[int, float, float, float]]:
-    """(bucket index, segment start, segment end, share of [t0, t1]) for each bucket [t0, t1] touches;
-    buckets start at `first` (a multiple of `width`)."""
+def _spread(t0: float, t1: float, width: int, first: float) -> list[tuple[int, float]]:
+    """(bucket index, share of [t0, t1] in it) for each bucket [t0, t1] touches; buckets start at
+    `first` (a multiple of `width`). An instant (t1 <= t0) is all in its bucket."""
+    i0 = int((t0 - first) // width)
     if t1 <= t0:
-        yield int((t0 - first) // width), t0, t0, 1.0
-        return
-    i = int((t0 - first) // width)
-    while True:
-        b0 = first + i * width
-        s0, s1 = max(t0, b0), min(t1, b0 + width)
-        if s1 > s0:
-            yield i, s0, s1, (s1 - s0) / (t1 - t0)
-        if b0 + width >= t1:
-            return
-        i += 1
+        return [(i0, 1.0)]
+    i1 = int((t1 - first) // width)
+    if i1 == i0:
+        return [(i0, 1.0)]
+    span = t1 - t0
+    out = [(i0, (first + (i0 + 1) * width - t0) / span)]
+    mid = width / span
+    out.extend((i, mid) for i in range(i0 + 1, i1))
+    tail = t1 - (first + i1 * width)
+    if tail > 0:
+        out.append((i1, tail / span))
+    return out
 
 
 def _attempts(svc: Services, owner: str | None) -> tuple[list[dict[str, Any]], float]:
@@ -215,7 +200,7 @@ def tenants(svc: Svc, who: Caller, bucket_s: BucketParam = None) -> dict[str, An
         cell["energy_kwh"] += u.energy_kwh
         cell["by_model"][row["accelerator"]] = cell["by_model"].get(row["accelerator"], 0.0) + u.device_s
         end = row["end_s"] if row["end_s"] is not None else now
-        for i, _s0, _s1, share in _spread(row["start_s"], end, width, first):
+        for i, share in _spread(row["start_s"], end, width, first):
             if 0 <= i < n_buckets:
                 cell["history"][i] += u.device_s * share
     return {
@@ -240,8 +225,9 @@ def tenants(svc: Svc, who: Caller, bucket_s: BucketParam = None) -> dict[str, An
 def energy(svc: Svc, who: Caller, tenant: TenantParam = None, bucket_s: BucketParam = None) -> dict[str, Any]:
     """kWh, kgCO2 and energy cost per site and tier, in total and per bucket over time, of the
     caller's attempts (every tenant's for an admin). Energy as `/v1/usage` counts it; carbon and
-    cost at the site's intensity and price over each bucket's part of the attempt (the scenario's
-    series where it has them). Cost is electricity only (tariffs are not modelled yet)."""
+    cost at the site's mean intensity and price over each bucket (the scenario's series where it
+    has them; one mean per site and bucket, so the answer costs one pass over the attempts). Cost is
+    electricity only (tariffs are not modelled yet)."""
     owner = _owner(who, tenant)
     now = svc.clock.now()
     sites = {r.site.id: r.site for r in svc.store.list_sites()}
@@ -250,16 +236,22 @@ def energy(svc: Svc, who: Caller, tenant: TenantParam = None, bucket_s: BucketPa
     first = math.floor(start / width) * width
     n_buckets = int((now - first) // width) + 1
     per_site: dict[str, list[list[float]]] = {}  # site -> per bucket [kwh, g, usd]
+    intensity: dict[str, list[tuple[float, float]]] = {}  # site -> per bucket (gCO2/kWh, USD/kWh), its mean over the bucket
     for row in rows:
-        site = sites.get(row["site"])
+        site_id = row["site"]
+        site = sites.get(site_id)
         u = attempt_usage(row, now, svc.catalog, site.pue if site is not None else 1.0)
-        series = per_site.setdefault(row["site"], [[0.0, 0.0, 0.0] for _ in range(n_buckets)])
+        series = per_site.get(site_id)
+        if series is None:
+            series = per_site[site_id] = [[0.0, 0.0, 0.0] for _ in range(n_buckets)]
+            intensity[site_id] = [_intensity(svc, site, first + i * width, first + (i + 1) * width) for i in range(n_buckets)]
+        means = intensity[site_id]
         end = row["end_s"] if row["end_s"] is not None else now
-        for i, s0, s1, share in _spread(row["start_s"], end, width, first):
+        for i, share in _spread(row["start_s"], end, width, first):
             if not 0 <= i < n_buckets:
                 continue
             kwh = u.energy_kwh * share
-            carbon, price = _intensity(svc, site, s0, s1)
+            carbon, price = means[i]
             cell = series[i]
             cell[0] += kwh
             cell[1] += kwh * carbon
@@ -299,6 +291,4 @@ def _intensity(svc: Services, site: Any, t0: float, t1: float) -> tuple[float, f
         return 0.0, 0.0
     if svc.energy is None:
         return site.carbon_g_per_kwh, site.price_usd_per_kwh
-    if t1 <= t0:
-        return svc.energy.carbon_at(site, t0), svc.energy.price_at(site, t0)
     return svc.energy.mean_carbon(site, t0, t1), svc.energy.mean_price(site, t0, t1)

@@ -1,10 +1,15 @@
-"""Jobs: submit (idempotent), list, get, cancel, logs, events. A tenant sees only its own jobs;
-another tenant's job answers 404 exactly like a missing one."""
+"""Jobs: submit (idempotent), list, get, cancel, logs, events, attempts. A tenant sees only its own
+jobs; another tenant's job answers 404 exactly like a missing one.
+
+Every route that names a job takes its id or a unique prefix of it (`3f9a1c`, `j-3f9a1c`), resolved
+in `_visible` among the caller's jobs only: two of them with that prefix answer 409 with the
+candidates, none 404 (so a tenant learns nothing of another tenant's jobs from a prefix)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -18,13 +23,15 @@ from cpnet.api.app import PRINCIPAL_KEY, ApiError, Services
 from cpnet.api.deps import Caller, Svc, principal_of, services_of
 from cpnet.api.openapi import errors
 from cpnet.api.routers.usage import attempt_usage
-from cpnet.api.schemas import ByteOffset, Cursor, JobIdParam, JobSubmit, PageSize, TenantParam
+from cpnet.api.schemas import CHECKPOINT_ENV, ByteOffset, Cursor, JobIdParam, JobSubmit, PageSize, TenantParam
 from cpnet.control.reconciler import job_log_path
 from cpnet.control.store.store import JobRecord, Principal
 from cpnet.core.states import TERMINAL_JOB_STATES, JobState
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 MAX_LOG_CHUNK = 1 << 20
+MAX_CANDIDATES = 10  # ids listed in a 409 for an ambiguous prefix
+_ID_PREFIX = re.compile(r"^(?:j-)?([0-9a-f]{1,16})$")
 _LOG_HEADERS = {
     "X-Next-Offset": {"description": "offset to ask for next", "schema": {"type": "integer"}},
     "X-Job-State": {"description": "the job's state now", "schema": {"type": "string"}},
@@ -35,6 +42,7 @@ def job_json(job: JobRecord, emulated: bool = False) -> dict[str, Any]:
     s = job.spec
     return {
         "id": job.id,
+        "name": s.get("name"),
         "tenant": job.tenant_id,
         "state": job.state.value,
         "idempotency_key": job.idempotency_key,
@@ -48,6 +56,9 @@ def job_json(job: JobRecord, emulated: bool = False) -> dict[str, Any]:
         "deadline_s": s.get("deadline_s"),
         "sites": s.get("sites"),
         "env": s.get("env", {}),
+        "workdir": s.get("workdir"),
+        "checkpoint": bool(s.get("checkpoint", False)),
+        "total_steps": s.get("total_steps"),
         "submitted_s": job.submitted_s,
         "started_s": job.started_s,
         "finished_s": job.finished_s,
@@ -59,9 +70,10 @@ def job_json(job: JobRecord, emulated: bool = False) -> dict[str, Any]:
 
 
 def job_summary_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A job in a list: its state, placement and outcome, of bounded size (no command, env, sites)."""
+    """A job in a list: its name, state, placement and outcome, of bounded size (no command, env, sites)."""
     return {
         "id": row["id"],
+        "name": row.get("name"),
         "tenant": row["tenant_id"],
         "state": row["state"],
         "idempotency_key": row["idempotency_key"],
@@ -76,10 +88,21 @@ def job_summary_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _visible(svc: Services, who: Principal, job_id: str) -> JobRecord:
+    """The caller's job named by `job_id`: its id, or a prefix of the ids of the caller's jobs that
+    only one of them has (404 for none, 409 for several; another tenant's jobs are never looked at)."""
     job = svc.store.get_job(job_id)
-    if job is None or not (who.admin or job.tenant_id == who.tenant_id):
-        raise ApiError(404, f"no job '{job_id}'")
-    return job
+    if job is not None and (who.admin or job.tenant_id == who.tenant_id):
+        return job
+    m = _ID_PREFIX.match(job_id.lower())
+    if m is not None:
+        ids = svc.store.job_ids_with_prefix("j-" + m.group(1), None if who.admin else who.tenant_id, MAX_CANDIDATES + 1)
+        if len(ids) > 1:
+            more = " and more" if len(ids) > MAX_CANDIDATES else ""
+            shown = ids[:MAX_CANDIDATES]
+            raise ApiError(409, f"'{job_id}' is the start of several jobs' ids ({', '.join(shown)}{more}); give more of it", extra={"candidates": shown})
+        if ids and (job := svc.store.get_job(ids[0])) is not None:
+            return job
+    raise ApiError(404, f"no job '{job_id}'")
 
 
 def _emulated(svc: Services, job: JobRecord) -> bool:
@@ -146,6 +169,8 @@ async def submit_body(svc: Services, authorization: str | None, raw: bytes, who:
     if body.workdir is not None and svc.local_workdirs and not os.path.isdir(body.workdir):
         raise _reject("workdir", f"'{body.workdir}' is not a directory on the machine that runs the jobs")
     spec = body.model_dump(exclude_none=True, exclude={"idempotency_key"})
+    if body.checkpoint:  # the job's own switch: it runs with CPNET_CHECKPOINT=1 (JobSubmit.checkpoint)
+        spec["env"] = {**spec["env"], CHECKPOINT_ENV: "1"}
     if (why := svc.admission().refusal(who.tenant_id, spec)) is not None:
         raise _reject("job", f"no site can ever run it: {why}")
     key = body.idempotency_key or uuid.uuid4().hex
@@ -183,34 +208,37 @@ def list_jobs(
     return Response(f'{{"jobs":[{",".join(parts)}],"next":{json.dumps(nxt)}}}', media_type="application/json")  # type: ignore[return-value]
 
 
-@router.get("/{job_id}", responses=errors(404))
+@router.get("/{job_id}", responses=errors(404, 409))
 def get_job(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
+    """The job (`job_json`) and `short_id`: the shortest prefix of its hex digits that names it among
+    the caller's jobs (at least 6), which every route here takes in place of the id."""
     job = _visible(svc, who, job_id)
-    return job_json(job, _emulated(svc, job))
+    short = svc.store.short_job_ids([job.id], None if who.admin else who.tenant_id)
+    return {**job_json(job, _emulated(svc, job)), "short_id": short.get(job.id, job.id)}
 
 
 @router.post("/{job_id}/cancel", responses=errors(400, 404, 409))
 def cancel(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
     job = _visible(svc, who, job_id)
     if job.state in TERMINAL_JOB_STATES:
-        raise ApiError(409, f"job '{job_id}' already ended ({job.state.value})")
-    return job_json(svc.store.cancel_job(job_id, svc.clock.now(), f"cancelled by {'admin' if who.admin else who.tenant_id}"))
+        raise ApiError(409, f"job '{job.id}' already ended ({job.state.value})")
+    return job_json(svc.store.cancel_job(job.id, svc.clock.now(), f"cancelled by {'admin' if who.admin else who.tenant_id}"))
 
 
-@router.get("/{job_id}/events", responses=errors(404))
+@router.get("/{job_id}/events", responses=errors(404, 409))
 def events(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
-    _visible(svc, who, job_id)
-    evs = svc.store.job_events(job_id)
+    job = _visible(svc, who, job_id)
+    evs = svc.store.job_events(job.id)
     return {"events": [{k: e[k] for k in ("t_s", "kind", "from_state", "to_state", "message")} for e in evs]}
 
 
-@router.get("/{job_id}/attempts", responses=errors(404))
+@router.get("/{job_id}/attempts", responses=errors(404, 409))
 def attempts(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
     """Each attempt's placement, times, device-seconds and energy (counted as `/v1/usage` counts them)."""
-    _visible(svc, who, job_id)
+    job = _visible(svc, who, job_id)
     now = svc.clock.now()
     out = []
-    for row in svc.store.job_attempts(job_id):
+    for row in svc.store.job_attempts(job.id):
         site = svc.store.get_site(row["site"])
         u = attempt_usage(row, now, svc.catalog, site.site.pue if site is not None else 1.0)
         out.append(
@@ -230,11 +258,11 @@ def attempts(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
     return {"attempts": out}
 
 
-@router.get("/{job_id}/logs", response_class=PlainTextResponse, responses={200: {"headers": _LOG_HEADERS}, **errors(404)})
+@router.get("/{job_id}/logs", response_class=PlainTextResponse, responses={200: {"headers": _LOG_HEADERS}, **errors(404, 409)})
 def logs(job_id: JobIdParam, svc: Svc, who: Caller, offset: ByteOffset = 0) -> Response:
     """Bytes of stdout+stderr from `offset`; header X-Next-Offset, X-Job-State for followers."""
     job = _visible(svc, who, job_id)
-    path = job_log_path(svc.run_dir, job_id)
+    path = job_log_path(svc.run_dir, job.id)
     data = b""
     if path.exists():
         with open(path, "rb") as f:

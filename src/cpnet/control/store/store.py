@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
+import re
 import secrets
 import threading
 import time
@@ -101,6 +102,22 @@ class SiteRecord:
 _LIVE_STATES = (JobState.PENDING.value, JobState.SCHEDULED.value, JobState.RUNNING.value)
 _FEED_LOCK_KEY = 0x63706E6574  # PostgreSQL advisory lock serializing job writes ("cpnet")
 _SEQ = operator.attrgetter("seq")
+
+
+SHORT_ID_HEX = 6  # the fewest hex digits of a job id shown as its short form
+_JOB_ID = re.compile(r"^j-[0-9a-f]+$")
+
+
+def _short_id(job_id: str, neighbours: Iterable[str | None]) -> str:
+    """`job_id`'s hex digits, cut to the shortest prefix (at least SHORT_ID_HEX) that no neighbour shares."""
+    if not _JOB_ID.match(job_id):
+        return job_id
+    n = SHORT_ID_HEX
+    for other in neighbours:
+        if other is not None:
+            common = next((i for i, (a, b) in enumerate(zip(job_id, other, strict=False)) if a != b), min(len(job_id), len(other)))
+            n = max(n, common - 1)  # the common prefix's hex digits, plus one
+    return job_id[2 : 2 + n]
 
 
 class StoreError(CpnetError):
@@ -316,6 +333,43 @@ class Store:
         with self.engine.connect() as c:
             return {r.id: r.weight for r in c.execute(select(t.tenants.c.id, t.tenants.c.weight))}
 
+    def tenant_summaries(self, now_s: float) -> list[dict[str, Any]]:
+        """Every tenant by name: `name`, `weight`, `created_s`, and `live_tokens` (neither revoked nor expired at `now_s`)."""
+        live = and_(
+            t.tokens.c.tenant_id == t.tenants.c.id,
+            t.tokens.c.revoked_s.is_(None),
+            (t.tokens.c.expires_s.is_(None)) | (t.tokens.c.expires_s > now_s),
+        )
+        q = (
+            select(t.tenants.c.id, t.tenants.c.weight, t.tenants.c.created_s, func.count(t.tokens.c.hash).label("live"))
+            .select_from(t.tenants.outerjoin(t.tokens, live))
+            .group_by(t.tenants.c.id, t.tenants.c.weight, t.tenants.c.created_s)
+            .order_by(t.tenants.c.id)
+        )
+        with self.engine.connect() as c:
+            return [{"name": r.id, "weight": r.weight, "created_s": r.created_s, "live_tokens": int(r.live)} for r in c.execute(q)]
+
+    def rotate_token(self, token_id: str, now_s: float) -> tuple[str, TokenRecord, TokenRecord]:
+        """Revoke a token and issue its replacement in one transaction: same owner, and the same lifetime
+        (a token that expired T seconds after its creation is replaced by one that expires T seconds from
+        `now_s`; one that never expires, by one that never expires). An expired token can be rotated; a
+        revoked one cannot (so two concurrent rotations make one replacement, not two).
+        Returns (new token, new record, the revoked old record); StoreError for an unknown or revoked id."""
+        with self.engine.begin() as c:
+            revoked = c.execute(update(t.tokens).where(and_(t.tokens.c.id == token_id, t.tokens.c.revoked_s.is_(None))).values(revoked_s=now_s))
+            row = c.execute(select(t.tokens).where(t.tokens.c.id == token_id)).first()
+            if row is None:
+                raise StoreError(f"no token '{token_id}'")
+            old = _token_record(row)
+            if revoked.rowcount != 1:
+                owner = "--admin" if old.tenant_id is None else old.tenant_id
+                raise StoreError(f"token {token_id} is already revoked; `cpnet admin create-token {owner}` makes a new one")
+            ttl_s = None if old.expires_s is None else max(old.expires_s - old.created_s, 1.0)
+            token = ("cpa_" if old.tenant_id is None else "cpt_") + secrets.token_urlsafe(24)
+            new = _token_row(token, old.tenant_id, now_s, None if ttl_s is None else now_s + ttl_s)
+            c.execute(insert(t.tokens).values(**new))
+        return token, TokenRecord(new["id"], old.tenant_id, old.tenant_id is None, now_s, new["expires_s"], None), old
+
     # -- jobs: API side ---------------------------------------------------------------------------
     def submit_job(self, tenant_id: str, idempotency_key: str, spec: Mapping[str, Any], now_s: float, job_id: str | None = None) -> tuple[JobRecord, bool]:
         """Insert a pending job; a repeated (tenant, key) returns the existing job and False.
@@ -463,15 +517,46 @@ class Store:
             return [_job(r) for r in c.execute(q.order_by(t.jobs.c.seq).limit(limit))]
 
     def list_job_summaries(self, tenant_id: str | None = None, states: Iterable[str] = (), after_seq: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-        """`list_jobs` without the specs (a spec may be over 1 MB): each job's other columns, as a dict."""
-        q = select(*(c for c in t.jobs.c if c.name != "spec")).where(t.jobs.c.seq > after_seq)
+        """`list_jobs` without the specs (a spec may be over 1 MB): each job's other columns, as a dict,
+        and the spec's `name` (read from the JSON in the database: only the name leaves it; None when absent)."""
+        name = t.jobs.c.spec["name"].label("name")
+        q = select(*(c for c in t.jobs.c if c.name != "spec"), name).where(t.jobs.c.seq > after_seq)
         if tenant_id is not None:
             q = q.where(t.jobs.c.tenant_id == tenant_id)
         states = list(states)
         if states:
             q = q.where(t.jobs.c.state.in_(states))
         with self.engine.connect() as c:
-            return [dict(r._mapping) for r in c.execute(q.order_by(t.jobs.c.seq).limit(limit))]
+            rows = [dict(r._mapping) for r in c.execute(q.order_by(t.jobs.c.seq).limit(limit))]
+        for r in rows:
+            r["name"] = r["name"] if isinstance(r["name"], str) else None
+        return rows
+
+    def job_ids_with_prefix(self, prefix: str, tenant_id: str | None = None, limit: int = 10) -> list[str]:
+        """Ids of jobs (of `tenant_id`, or every tenant's) that start with `prefix`, in id order, at most
+        `limit`. `prefix` is "j-" and lowercase hex digits, as job ids are (`submit_job`): the range
+        below holds every id with that prefix (the unique index on id answers it), the LIKE keeps exactly them."""
+        c_ = t.jobs.c
+        q = select(c_.id).where(c_.id >= prefix, c_.id < prefix + "g", c_.id.like(prefix + "%"))
+        if tenant_id is not None:
+            q = q.where(c_.tenant_id == tenant_id)
+        with self.engine.connect() as c:
+            return [r.id for r in c.execute(q.order_by(c_.id).limit(limit))]
+
+    def short_job_ids(self, ids: Sequence[str], tenant_id: str | None = None) -> dict[str, str]:
+        """Each id's shortest unique prefix among the jobs of `tenant_id` (or every tenant's): its hex
+        digits without "j-", at least SHORT_ID_HEX of them; an id not of the form j-<hex> stays whole.
+        Unique when asked (a later job may share it): it differs from the ids just before and after
+        it in id order, which two index lookups per id find, in one statement."""
+        if not ids:
+            return {}
+        j, o = t.jobs.alias("j"), t.jobs.alias("o")
+        scope = [o.c.tenant_id == tenant_id] if tenant_id is not None else []
+        before = select(o.c.id).where(o.c.id < j.c.id, *scope).order_by(o.c.id.desc()).limit(1).scalar_subquery()
+        after = select(o.c.id).where(o.c.id > j.c.id, *scope).order_by(o.c.id).limit(1).scalar_subquery()
+        with self.engine.connect() as c:
+            rows = list(c.execute(select(j.c.id, before.label("before"), after.label("after")).where(j.c.id.in_(list(ids)))))
+        return {r.id: _short_id(r.id, (r.before, r.after)) for r in rows}
 
     def devices_in_use(self) -> dict[tuple[str, str], int]:
         """(site, accelerator) -> devices held by scheduled and running jobs, summed in the database."""
@@ -637,12 +722,22 @@ class Store:
             return [dict(r._mapping) for r in c.execute(select(t.decisions).order_by(t.decisions.c.seq))]
 
     # -- usage ------------------------------------------------------------------------------------
-    def usage_rows(self, tenant_id: str | None = None) -> list[dict[str, Any]]:
+    def usage_rows(self, tenant_id: str | None = None, *, since_s: float | None = None, until_s: float | None = None) -> list[dict[str, Any]]:
+        """Attempts rows (every tenant's when `tenant_id` is None). With `since_s` / `until_s`: only
+        attempts that may overlap [since_s, until_s): started before `until_s` and running or ended
+        at or after `since_s` (the caller cuts each to the window, `attempt_usage`)."""
+        a = t.attempts.c
         q = select(t.attempts)
         if tenant_id is not None:
-            q = q.where(t.attempts.c.tenant_id == tenant_id)
+            q = q.where(a.tenant_id == tenant_id)
+        if until_s is not None:
+            q = q.where(a.start_s < until_s)
+        if since_s is not None:
+            q = q.where(a.end_s.is_(None) | (a.end_s >= since_s))
         with self.engine.connect() as c:
-            return [dict(r._mapping) for r in c.execute(q)]
+            result = c.execute(q)
+            keys = list(result.keys())
+            return [dict(zip(keys, r, strict=True)) for r in result.tuples()]  # a third of r._mapping's cost per row
 
     def job_attempts(self, job_id: str) -> list[dict[str, Any]]:
         q = select(t.attempts).where(t.attempts.c.job_id == job_id).order_by(t.attempts.c.attempt)
