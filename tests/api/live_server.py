@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +31,15 @@ def database_for(request: pytest.FixtureRequest, kind: str, data_dir: Path) -> s
     if kind == "sqlite":
         return f"sqlite:///{data_dir / 'cpnet.db'}"
     return str(request.getfixturevalue("pg").create_database(f"api{next(_dbs)}_{os.getpid()}"))
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
+    """Poll `check` every 0.1 s until it returns something true (returned); fail with `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not (got := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+    return got
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ tenants' usage and energy over time; and the page's files served without a token
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from cpnet.scenario import load_scenario
-from live_server import Server
+from live_server import Server, wait_for
 
 SCENARIO = "east-data-west-compute"
 
@@ -40,14 +39,6 @@ def submit(srv: Server, token: str, key: str, **spec: Any) -> str:
         r = c.post("/v1/jobs", json={"command": ["train"], "idempotency_key": key, **spec})
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (got := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-    return got
 
 
 def test_network_shows_the_scenario_and_what_is_busy_now(srv: Server) -> None:

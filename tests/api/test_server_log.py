@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from live_server import Server
+from live_server import Server, wait_for
 
 
 def lines(srv: Server) -> list[dict[str, Any]]:
@@ -20,14 +20,6 @@ def lines(srv: Server) -> list[dict[str, Any]]:
         if line.startswith("{"):
             out.append(json.loads(line))
     return out
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (got := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-    return got
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])

@@ -40,7 +40,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from cpnet.core.errors import CpnetError, InputError
-from cpnet.scenario.yaml_source import Loc, YamlDocument, format_loc, parse_yaml
+from cpnet.scenario.yaml_source import Loc, YamlDocument, format_loc, parse_yaml, validation_error
 
 # Job file field -> JobSubmit field, where the names differ.
 API_FIELD = {"deadline": "deadline_s", "checkpointing": "checkpoint"}
@@ -247,20 +247,4 @@ def load_job_file(path: str) -> JobBody:
 
 
 def _file_problem(doc: YamlDocument, exc: ValidationError) -> InputError:
-    errors = exc.errors(include_url=False)
-    err = errors[0]
-    loc: Loc = tuple(p for p in err["loc"] if p != "[key]")
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        problem = f"unknown field '{loc[-1]}'; expected one of: {', '.join(JobFile.model_fields)}"
-    else:
-        msg = err["msg"].removeprefix("Value error, ")
-        problem = msg if kind == "value_error" else f"{msg} (got {_short_repr(err.get('input'))})"
-    if len(errors) > 1:
-        problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return InputError(doc.path, problem, line=doc.line_of(loc), field=format_loc(loc) or None)
-
-
-def _short_repr(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return validation_error(doc, exc, lambda _loc: list(JobFile.model_fields), name_missing=False)

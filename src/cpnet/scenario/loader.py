@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,7 +31,7 @@ from cpnet.scenario.schema import (
 )
 from cpnet.scenario.series_file import SeriesFileOptions, load_series_file
 from cpnet.scenario.tariff import TariffLookupError, tariff_year_start_s, tou_tariff_series
-from cpnet.scenario.yaml_source import Loc, YamlDocument, format_loc, parse_yaml
+from cpnet.scenario.yaml_source import Loc, YamlDocument, format_loc, parse_yaml, validation_error
 
 DEFAULT_SCENARIO = "east-data-west-compute"
 _SUFFIXES = (".yaml", ".yml")
@@ -107,28 +106,13 @@ def _catalog_keys() -> set[str] | None:
 
 
 def _from_validation(doc: YamlDocument, exc: ValidationError) -> InputError:
-    errors = exc.errors(include_url=False)
-    err = errors[0]
-    loc: Loc = tuple(p for p in err["loc"] if p != "[key]")
-    kind = err["type"]
-    if kind == "missing":
-        problem = f"missing required field '{loc[-1]}'"
-    elif kind == "extra_forbidden":
-        parent = _SECTION_MODELS.get(str(loc[0]), ScenarioSpec) if len(loc) > 1 else ScenarioSpec
-        nested = [_FIELD_MODELS[str(p)] for p in loc[:-1] if str(p) in _FIELD_MODELS]
-        parent = nested[-1] if nested else parent
-        problem = f"unknown field '{loc[-1]}'; expected one of: {', '.join(parent.model_fields)}"
-    else:
-        msg = err["msg"].removeprefix("Value error, ")
-        problem = msg if kind == "value_error" else f"{msg} (got {_short_repr(err.get('input'))})"
-    if len(errors) > 1:
-        problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return InputError(doc.path, problem, line=doc.line_of(loc), field=format_loc(loc) or None)
+    return validation_error(doc, exc, _expected_fields)
 
 
-def _short_repr(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _expected_fields(loc: Loc) -> list[str]:
+    parent = _SECTION_MODELS.get(str(loc[0]), ScenarioSpec) if len(loc) > 1 else ScenarioSpec
+    nested = [_FIELD_MODELS[str(p)] for p in loc[:-1] if str(p) in _FIELD_MODELS]
+    return list((nested[-1] if nested else parent).model_fields)
 
 
 def _fail(doc: YamlDocument, loc: Loc, problem: str) -> InputError:

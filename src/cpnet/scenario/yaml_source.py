@@ -6,11 +6,12 @@ data and look a pydantic error location such as ('sites', 3, 'inventory', 'H100'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from cpnet.core.errors import InputError
 
@@ -103,3 +104,27 @@ def _reject_duplicate_keys(node: yaml.Node, path: str, loc: list[str | int], vis
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _reject_duplicate_keys(item, path, [*loc, i], visited)
+
+
+def validation_error(doc: YamlDocument, exc: ValidationError, expected_fields: Callable[[Loc], Sequence[str]], *, name_missing: bool = True) -> InputError:
+    """The first of pydantic's errors as one InputError naming the file, line and field;
+    `expected_fields(loc)` lists the fields allowed where an unknown one was found."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc: Loc = tuple(p for p in err["loc"] if p != "[key]")
+    kind = err["type"]
+    if kind == "missing" and name_missing:
+        problem = f"missing required field '{loc[-1]}'"
+    elif kind == "extra_forbidden":
+        problem = f"unknown field '{loc[-1]}'; expected one of: {', '.join(expected_fields(loc))}"
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+        problem = msg if kind == "value_error" else f"{msg} (got {short_repr(err.get('input'))})"
+    if len(errors) > 1:
+        problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return InputError(doc.path, problem, line=doc.line_of(loc), field=format_loc(loc) or None)
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
