@@ -49,7 +49,7 @@ from cpnet.sched.profile import DEFAULT_PROFILE
 from cpnet.sched.seeded import pick
 
 Alloc = Mapping[str, Mapping[str, float]]  # job id -> model -> time fraction
-_Entry = tuple[float, float, float, int, str, str]  # (-priority, -deficit, -allocation, position, job, model)
+_Entry = tuple[float, float, float, int, str]  # (-priority, -deficit, -allocation, position, job), one list per model
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ def _model_order(models: list[str], jobs: Sequence[JobView], pools: Mapping[str,
     if params.fastest_first:
         score = dict.fromkeys(models, 0.0)
         for jv in jobs:  # sum over jobs of the profile's model score (throughput / the job's best)
-            for m, r in pools[jv.id].model_score.items():
+            for m, r in pools[jv.spec.id].model_score.items():
                 score[m] = score.get(m, 0.0) + r
         return sorted(models, key=lambda m: (-score.get(m, 0.0), m))
     order = sorted(models)
@@ -191,11 +191,11 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams, 
             at = (p.site, p.accelerator)
             held[at] = held.get(at, 0) + p.num_devices
         elif jp.reason is not None:
-            infeasible.append(Infeasible(jv.id, jp.reason, jp.resolvable))
+            infeasible.append(Infeasible(jv.spec.id, jp.reason, jp.resolvable))
             continue
-        pools[jv.id] = jp
+        pools[jv.spec.id] = jp
         jobs.append(jv)
-    by_id = {jv.id: jv for jv in jobs}
+    by_id = {jv.spec.id: jv for jv in jobs}  # spec.id: JobView.id is a property call
 
     # 1. account for the round that just ended (as Gavel's simulator: a scheduled job ran the whole
     # round, or until its remaining steps were done)
@@ -213,9 +213,9 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams, 
     deficit = {j: v for j, v in st.deficit.items() if j in by_id}
     need_update = st.need_update or len(job_time) != len(st.job_time)
     for jv in jobs:
-        if jv.id not in job_time:
-            job_time[jv.id] = dict.fromkeys(models, half)
-            deficit[jv.id] = {}
+        if jv.spec.id not in job_time:
+            job_time[jv.spec.id] = dict.fromkeys(models, half)
+            deficit[jv.spec.id] = {}
             need_update = True
 
     # 2. reset and reallocate when due
@@ -239,28 +239,34 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams, 
 
     # 3. priorities and greedy selection
     order = _model_order(models, jobs, pools, params, snapshot.seed, st.round_no)
-    # entries sort ascending on (-priority, -deficit, -allocation, arrival position)
-    queue: list[_Entry] = []
-    rows = [(pos, jv.id, pools[jv.id].by_model, alloc.get(jv.id), job_time[jv.id], deficit.get(jv.id)) for pos, jv in enumerate(jobs)]
-    for m in order:
-        wt = worker_time.get(m, 0.0)
-        entries: list[_Entry] = []
-        append = entries.append
-        for pos, j, feasible, row, times, d_row in rows:
-            if m not in feasible:
-                continue
+    # One list of entries per model, built in one pass over the jobs (arrival order, so each list
+    # is what a per-model pass would build); entries sort ascending on (-priority, -deficit,
+    # -allocation, arrival position), and the position is unique, so the job id is never compared.
+    per_model: dict[str, list[_Entry]] = {m: [] for m in order}
+    wt_of = {m: worker_time.get(m, 0.0) for m in order}
+    for pos, jv in enumerate(jobs):
+        j = jv.spec.id
+        row = alloc.get(j)
+        times = job_time[j]
+        d_row = deficit.get(j)
+        for m in pools[j].by_model:
+            entries = per_model.get(m)
+            if entries is None:
+                continue  # a model without devices at an up site
             a = row.get(m, 0.0) if row else 0.0
             if a <= 0.0:
                 prio = 0.0
             else:
+                wt = wt_of[m]
                 frac = times.get(m, half) / wt if wt > 0 else 0.0
                 prio = a / frac if frac > 0 else a * 1e9
-            append((-prio, -(d_row.get(m, 0.0) if d_row else 0.0), -a, pos, j, m))
+            entries.append((-prio, -(d_row.get(m, 0.0) if d_row else 0.0), -a, pos, j))
+    for entries in per_model.values():
         entries.sort()
-        queue.extend(entries)
 
     room = FreeCounts(round_room(snapshot, held))
     power = PowerRoom.for_round(snapshot)  # a round reassigns every device, so every capped site starts idle
+    capped = power.capped
     left: dict[str, int] = {}
     for (_, m), c in room.items():
         left[m] = left.get(m, 0) + c
@@ -268,59 +274,68 @@ def decide_rounds(snapshot: Snapshot, allocate: Allocator, params: RoundParams, 
     idle: set[str] = set()  # Gavel: selected without an allocation, so not placed this round
     members: dict[int, frozenset[Pool]] = {}  # id(candidate tuple) -> its pools as a set
     gavel_idle = not params.work_conserving and not params.skip_zero_priority
-    for neg_prio, _d, _a, _pos, j, m in queue:
-        if left.get(m, 0) <= 0 or j in chosen or j in idle:
-            continue
-        if neg_prio >= 0.0 and params.skip_zero_priority and not params.work_conserving:
-            continue  # Gavel's FIFO rule
-        jv = by_id[j]
-        n = jv.spec.num_devices
-        if n > left[m]:
-            continue
-        if gavel_idle and j not in alloc:
-            # Gavel counts the gang against the model's workers, then assigns none to a job that
-            # is not in the allocation: the devices stay idle for this round.
+    skip_zero = params.skip_zero_priority and not params.work_conserving
+    for m in order:
+        # Only this model's entries change left[m], and they sort zero priorities last: once the
+        # model is full (or, under Gavel's FIFO rule, the priorities reach 0) no later entry of
+        # it can be placed, so its walk stops there (the entries a flat walk would skip).
+        for neg_prio, _d, _a, _pos, j in per_model[m]:
+            if left.get(m, 0) <= 0:
+                break
+            if j in chosen or j in idle:
+                continue
+            if neg_prio >= 0.0 and skip_zero:
+                break  # Gavel's FIFO rule
+            jv = by_id[j]
+            n = jv.spec.num_devices
+            if n > left[m]:
+                continue
+            if gavel_idle and j not in alloc:
+                # Gavel counts the gang against the model's workers, then assigns none to a job that
+                # is not in the allocation: the devices stay idle for this round.
+                left[m] -= n
+                idle.add(j)
+                continue
+            cands = pools[j].by_model[m]
+            pool = None
+            if jv.placement is not None:
+                current = jv.placement.pool
+                if room.get(current, 0) >= n:
+                    # membership by a set per candidate tuple (built once per call), not a tuple scan
+                    member = members.get(id(cands))
+                    if member is None:
+                        member = members[id(cands)] = frozenset(cands)
+                    if current in member:
+                        pool = current
+            if pool is None:
+                pool = room.first_fit(cands, n)
+            if pool is not None and capped and not power.fits(pool[0], m, n):
+                pool = next((c for c in cands if room.get(c, 0) >= n and power.fits(c[0], m, n)), None)
+            if pool is None:
+                continue
+            if capped:  # no Placement built per chosen job on uncapped networks
+                power.take(Placement(j, pool[0], m, n))
+            room[pool] -= n
             left[m] -= n
-            idle.add(j)
-            continue
-        cands = pools[j].by_model[m]
-        pool = None
-        if jv.placement is not None:
-            current = jv.placement.pool
-            if room.get(current, 0) >= n:
-                # membership by a set per candidate tuple (built once per call), not a tuple scan
-                member = members.get(id(cands))
-                if member is None:
-                    member = members[id(cands)] = frozenset(cands)
-                if current in member:
-                    pool = current
-        if pool is None:
-            pool = room.first_fit(cands, n)
-        if pool is not None and power.capped and not power.fits(pool[0], m, n):
-            pool = next((c for c in cands if room.get(c, 0) >= n and power.fits(c[0], m, n)), None)
-        if pool is None:
-            continue
-        power.take(Placement(j, pool[0], m, n))
-        room[pool] -= n
-        left[m] -= n
-        chosen[j] = pool
+            chosen[j] = pool
 
     # 4. the delta to apply, and what to remember
     placements: list[Placement] = []
     preemptions: list[str] = []
     scheduled: dict[str, tuple[str, float]] = {}
     for jv in jobs:
-        pool = chosen.get(jv.id)
+        j = jv.spec.id
+        pool = chosen.get(j)
         if pool is None:
             if jv.placement is not None:
-                preemptions.append(jv.id)
+                preemptions.append(j)
             continue
         if jv.placement is None or jv.placement.pool != pool:
-            placements.append(Placement(jv.id, pool[0], pool[1], jv.spec.num_devices))
-        rate = pools[jv.id].rate[pool[1]]
+            placements.append(Placement(j, pool[0], pool[1], jv.spec.num_devices))
+        rate = pools[j].rate[pool[1]]
         remaining = max(0.0, jv.spec.total_steps - jv.steps_at(now))
         expected = min(params.round_s, remaining / rate) if rate > 0 else params.round_s
-        scheduled[jv.id] = (pool[1], expected)
+        scheduled[j] = (pool[1], expected)
 
     state = RoundState(
         index=index,

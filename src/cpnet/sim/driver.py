@@ -450,11 +450,15 @@ class _Simulation:
             if job.placement is None:
                 starts.append((job, p, "start"))
             elif job.placement != p:
-                self._stop(job, now)  # release first so a decision may swap jobs between pools
+                # release first so a decision may swap jobs between pools; the view is rebuilt by
+                # the _start below (no snapshot, and no hook, reads views in between)
+                self._stop(job, now, restarting=True)
                 starts.append((job, p, "move"))
+        emit = self.on_event is not None
         for job, p, kind in starts:
             self._start(job, p, now)
-            self._emit(kind, job, p)
+            if emit:
+                self._emit(kind, job, p)
 
     def _named(self, job_id: str, named: set[str], where: str) -> _Job:
         if job_id in named:
@@ -520,7 +524,9 @@ class _Simulation:
         self.jobs_tuple = None
         self.events += 1
 
-    def _stop(self, job: _Job, now: float, *, finished: bool = False) -> None:
+    def _stop(self, job: _Job, now: float, *, finished: bool = False, restarting: bool = False) -> None:
+        """Release the job's devices; `restarting`: a move, whose _start follows in the same
+        decision and makes the new view (so no waiting view is built here)."""
         p = job.placement
         assert p is not None
         site, model, n = p.site, p.accelerator, p.num_devices
@@ -552,9 +558,10 @@ class _Simulation:
         time_on = dict(job.time_on)  # copy-on-write: earlier views keep their own mapping
         time_on[pool] = time_on.get(pool, 0.0) + held
         job.time_on = time_on
-        job.view = self.view_list[bisect_left(self.view_index, job.index)] = JobView(
-            job.spec, None, now, job.attained_device_s, job.steps_done, 0.0, time_on, job.restarts
-        )
+        if not restarting:
+            job.view = self.view_list[bisect_left(self.view_index, job.index)] = JobView(
+                job.spec, None, now, job.attained_device_s, job.steps_done, 0.0, time_on, job.restarts
+            )
         job.events += 1
         self.jobs_tuple = None
         self.events += 1
