@@ -3,6 +3,8 @@ CLI against a real server (SQLite and PostgreSQL); every user error is one line 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -202,7 +204,11 @@ def test_site_register_from_flags_and_from_a_file(make_server: Callable[[str], S
     assert got["carbon_g_per_kwh"] == 90.0 and got["heartbeat_timeout_s"] is None  # flags override the file
     assert _site(srv, "robots")["region"] == "lab"
     listed = _ok("site", "list", *admin).stdout
-    assert "robots" in listed and "sh-edge" in listed
+    assert "robots" in listed and "sh-edge" in listed and "CPU* 0/4" in listed
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(_ok("site", "list", "--csv", *admin).stdout))}
+    assert json.loads(rows["sh-edge"]["inventory"]) == {"A100": 8, "H100": 2} and rows["robots"]["tier"] == "device"
+    assert json.loads(rows["robots"]["emulated"]) == ["CPU"]
+    assert {s["id"] for s in json.loads(_ok("site", "list", "--json", *admin).stdout)} >= {"robots", "sh-edge"}
 
     # registering the same id again replaces the site
     _ok("site", "register", "sh-edge", "-i", "A100=4", *admin)

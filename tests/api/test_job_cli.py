@@ -176,6 +176,12 @@ def test_list_shows_active_jobs_first_in_80_columns_and_pages(srv: Server) -> No
         wait_state(srv, token, hog, {"running"})
         waiting = [submit(srv, token, name=f"wait-{i}", accelerator=model, devices=n, sites=[site]) for i in range(2)]
         made += waiting
+        # why each waits: the reconciler writes the scheduler's reason after its next decision
+        want = f"capacity: wants {n} device{'s' if n != 1 else ''}; none free in its 1 usable pool"
+        deadline = time.monotonic() + 20
+        while [job(srv, token, w)["reason"] for w in waiting] != [want, want]:
+            assert time.monotonic() < deadline, [job(srv, token, w) for w in waiting]
+            time.sleep(0.1)
 
         table = ok(cli(srv.url, token, "job", "list", columns=80))
         lines = table.splitlines()
@@ -187,6 +193,8 @@ def test_list_shows_active_jobs_first_in_80_columns_and_pages(srv: Server) -> No
         assert [r[2] for r in _rows(table)] == ["running", "pending", "pending"], table
         assert [f"j-{s}" for s in shorts] == [i[: 2 + len(s)] for i, s in zip([hog, *waiting], shorts, strict=True)]
         assert f"{site}/{model}"[:10] in lines[1] and "hog" in lines[1]
+        assert [r[3] for r in _rows(table)][1:] == ["#1", "#2"] and all("capac" in line for line in lines[2:]), table
+        assert f"#1 {want}" in ok(cli(srv.url, token, "job", "list", columns=200)).splitlines()[2]
 
         everything = ok(cli(srv.url, token, "job", "list", "--all", columns=80))
         rows = _rows(everything)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import yaml
 
 from cpnet.core.errors import CpnetError, InputError
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -79,9 +81,13 @@ class Client:
     def __init__(self, url: str | None = None, token: str | None = None, timeout_s: float = 30.0) -> None:
         self.url, self.token = resolve(url, token)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        import httpx  # here: commands that never call a server (catalog, simulate, --help) start without it
+
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
 
     def request(self, method: str, path: str, *, retries: int = 0, **kw: Any) -> httpx.Response:
+        import httpx
+
         for attempt in range(retries + 1):
             try:
                 r = self._http.request(method, path, **kw)

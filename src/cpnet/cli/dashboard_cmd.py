@@ -5,7 +5,6 @@ from __future__ import annotations
 import webbrowser
 from typing import Annotated
 
-import httpx
 import typer
 
 from cpnet.cli.client import resolve
@@ -16,8 +15,12 @@ def dashboard(
     url: Annotated[str | None, typer.Option("--url", help="the server; default $CPNET_URL, the config file, or http://127.0.0.1:8080")] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="only print the URL")] = False,
 ) -> None:
-    """Open the web dashboard of a running `cpnet serve`. Log in there by pasting your token
-    (`cpnet admin create-tenant NAME` prints one); it is never put in the URL."""
+    """Open the web dashboard of a running `cpnet serve`.
+
+    Log in there by pasting your token (`cpnet admin create-tenant NAME` prints one); it is never
+    put in the URL."""
+    import httpx
+
     base, _ = resolve(url, None)
     try:
         httpx.get(f"{base}/healthz", timeout=5).raise_for_status()

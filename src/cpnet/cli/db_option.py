@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from cpnet.core.errors import CpnetError
 
@@ -28,6 +26,9 @@ DbFileOpt = Annotated[str | None, typer.Option(help="file holding the database U
 
 
 def _has_password(url: str) -> bool:
+    from sqlalchemy.engine import make_url  # here: SQLAlchemy loads only for commands given --db
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(url).password is not None
     except ArgumentError:

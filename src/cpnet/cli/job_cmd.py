@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cpnet.cli.client import Client
-from cpnet.cli.jobfile import JobBody, load_job_file, refusal_of_file_field, since_time, unix_time
 from cpnet.cli.output import csv_text
+from cpnet.cli.times import TIME_FORMS, parse_time, unix_time
 from cpnet.core.errors import CpnetError, InputError
 
 job = typer.Typer(help="Submit and follow jobs on a cpnet server.", no_args_is_help=True)
@@ -108,6 +108,8 @@ def submit(
     """Submit a job: cpnet job submit --devices 1 -- python train.py --epochs 3, or cpnet job submit -f job.yaml.
 
     Prints the job's id (alone on stdout) and, on stderr, how to follow it."""
+    from cpnet.cli.jobfile import JobBody, load_job_file, refusal_of_file_field  # here: its pydantic model builds only for submit
+
     body = load_job_file(file) if file is not None else JobBody()
     if deadline is not None:
         try:
@@ -180,7 +182,7 @@ def _where(j: dict[str, Any]) -> str:
 def list_jobs(
     all_: Annotated[bool, typer.Option("--all", "-a", help="ended jobs too (after the active ones, latest end first)")] = False,
     state: Annotated[list[str], typer.Option(help="only jobs in this state (repeatable); default running, scheduled, pending")] = [],  # noqa: B006
-    since: Annotated[str | None, typer.Option(help="only jobs submitted since: an age (30m, 2h, 1d), an ISO date or date-time")] = None,
+    since: Annotated[str | None, typer.Option(metavar="TIME", help=f"only jobs submitted since: {TIME_FORMS}")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="at most this many")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="skip this many (the next page: the offset the footer names)")] = 0,
     tenant: Annotated[str | None, typer.Option(help="admin token: only this tenant's jobs")] = None,
@@ -197,12 +199,7 @@ def list_jobs(
     parentheses). The order is the dashboard's (GET /v1/dashboard/queue)."""
     if as_json and as_csv:
         raise InputError("--json/--csv", "give one of them")
-    since_s = None
-    if since is not None:
-        try:
-            since_s = since_time(since, time.time())
-        except ValueError as exc:
-            raise InputError("--since", str(exc)) from None
+    since_s = None if since is None else parse_time(since, "--since")
     states = list(state) or ([] if all_ else list(ACTIVE))
     rows, page = _queue(Client(url, token), {"state": states, "since": since_s, "tenant": tenant}, offset, limit)
     now = page.get("as_of_s") or time.time()

@@ -28,65 +28,21 @@ rather than sent as "any model".
 
 from __future__ import annotations
 
-import math
-import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from cpnet.cli.times import unix_time
 from cpnet.core.errors import CpnetError, InputError
 from cpnet.scenario.yaml_source import Loc, YamlDocument, format_loc, parse_yaml, validation_error
 
 # Job file field -> JobSubmit field, where the names differ.
 API_FIELD = {"deadline": "deadline_s", "checkpointing": "checkpoint"}
 FILE_FIELD = {v: k for k, v in API_FIELD.items()}
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def unix_time(value: Any, *, date_ok: bool = False) -> float:
-    """Unix seconds of an ISO-8601 date-time (one without an offset is local time; a bare date only when
-    `date_ok`, as local midnight), a YAML timestamp, or a number of Unix seconds. ValueError otherwise."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected an ISO-8601 date-time or Unix seconds, got {value!r}")
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"expected Unix seconds >= 0, got {value!r}")
-        return float(value)
-    if isinstance(value, datetime):
-        return value.timestamp()  # naive: local time
-    if isinstance(value, date):  # YAML reads an unquoted 2025-06-01 as a date
-        value = value.isoformat()
-    if not isinstance(value, str):
-        raise ValueError(f"expected an ISO-8601 date-time or Unix seconds, got {type(value).__name__} {value!r}")
-    text = value.strip()
-    try:
-        return unix_time(float(text))
-    except ValueError:
-        pass
-    if _DATE_ONLY.match(text) and not date_ok:
-        raise ValueError(f"'{text}' is a date; give a date-time such as {text}T18:00:00 (local time) or {text}T18:00:00+08:00")
-    try:
-        return datetime.fromisoformat(text).timestamp()  # naive: local time
-    except ValueError:
-        raise ValueError(f"'{text}' is not an ISO-8601 date-time (such as 2025-06-01T18:00:00+08:00) or Unix seconds") from None
-
-
-def since_time(text: str, now_s: float) -> float:
-    """`--since`: an age (`90s`, `30m`, `2h`, `1d`, `1w`) before `now_s`, an ISO date or date-time, or Unix seconds."""
-    m = _AGO.match(text.strip().lower())
-    if m:
-        return now_s - float(m.group(1)) * _UNIT_S[m.group(2)]
-    try:
-        return unix_time(text, date_ok=True)
-    except ValueError as exc:
-        raise ValueError(f"{exc}; or an age such as 30m, 2h, 1d") from None
 
 
 class JobFile(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -11,7 +11,10 @@ from rich.table import Table
 
 from cpnet.cli.output import Col, CsvOpt, JsonOpt, emit, output_format
 from cpnet.core.model import Site
-from cpnet.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, scenario_names
+from cpnet.scenario.defaults import DEFAULT_SCENARIO
+
+if TYPE_CHECKING:
+    from cpnet.scenario import Scenario
 
 scenario_app = typer.Typer(
     name="scenario",
@@ -35,6 +38,8 @@ _LIST_COLS = [
 
 @scenario_app.command("list", help="List the bundled scenarios (--json: a list of objects; --csv: one line per scenario).")
 def list_scenarios(as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    from cpnet.scenario import load_scenario, scenario_names  # here: the schemas load only when a command needs them
+
     fmt = output_format(as_json, as_csv)
     rows: list[dict[str, Any]] = []
     for name in scenario_names():
@@ -107,6 +112,8 @@ def show(
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
+    from cpnet.scenario import load_scenario
+
     fmt = output_format(as_json, as_csv)
     scenario = load_scenario(name_or_file)
     if fmt != "table":

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from cpnet.cli.client import Client
+from cpnet.cli.output import Col, CsvOpt, JsonOpt, emit, output_format
 from cpnet.core.errors import CpnetError, InputError
 from cpnet.core.model import Tier
 
@@ -18,23 +18,28 @@ site = typer.Typer(help="Sites of a cpnet server.", no_args_is_help=True)
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="server URL (or $CPNET_URL)")]
 TokenOpt = Annotated[str | None, typer.Option("--token", help="API token (or $CPNET_TOKEN)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+_SITE_COLS = (
+    Col("id", "site", no_wrap=True),
+    Col("state", no_wrap=True),
+    Col("tier"),
+    Col("region"),
+    Col("devices", "devices (busy/total)"),
+)
 
 
 @site.command("list")
-def list_sites(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
-    """Sites with state, tier and busy/total devices per model (emulated models marked *)."""
+def list_sites(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """Sites with state, tier and busy/total devices per model (emulated models marked *); --json: the server's
+    records; --csv: one line per site with inventory, busy and emulated as compact JSON."""
+    fmt = output_format(as_json, as_csv)
     sites = Client(url, token).json("GET", "/v1/sites")["sites"]
-    if as_json:
-        typer.echo(json.dumps(sites))
+    if fmt == "csv":
+        emit(sites, [Col(k) for k in ("id", "state", "tier", "region", "inventory", "busy", "emulated")], fmt)
         return
-    table = Table("site", "state", "tier", "region", "devices (busy/total)")
-    for s in sites:
-        inv = ", ".join(f"{m}{'*' if m in s['emulated'] else ''} {s['busy'].get(m, 0)}/{n}" for m, n in s["inventory"].items())
-        table.add_row(s["id"], s["state"], s["tier"], s["region"], inv)
+    rows = [{**s, "devices": ", ".join(f"{m}{'*' if m in s['emulated'] else ''} {s['busy'].get(m, 0)}/{n}" for m, n in s["inventory"].items())} for s in sites]
     con = Console()
-    con.print(table)
-    if any(s["emulated"] for s in sites):
+    emit(rows, _SITE_COLS, fmt, doc=sites, console=con)
+    if fmt == "table" and any(s["emulated"] for s in sites):
         con.print("* emulated accelerator: jobs run on this machine's CPU, not on that device")
 
 

@@ -4,7 +4,6 @@ how each number is counted and cut to the window)."""
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime
 from enum import StrEnum
@@ -15,15 +14,7 @@ from rich.console import Console
 
 from cpnet.cli.client import Client
 from cpnet.cli.output import Col, CsvOpt, JsonOpt, emit, num, output_format
-from cpnet.core.errors import CpnetError
-
-TIME_FORMS = (
-    "2h, 30m, 1d, 45s or 1w (that long ago), now, an ISO date or date-time such as 2025-03-01 or 2025-03-01T08:00 "
-    "(local time unless it has an offset such as +08:00 or Z), or Unix seconds"
-)
-_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
-_AGO = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_UNIX = re.compile(r"\d+(?:\.\d+)?")
+from cpnet.cli.times import TIME_FORMS, parse_time
 
 
 class By(StrEnum):
@@ -32,23 +23,6 @@ class By(StrEnum):
     model = "model"
     day = "day"
     tenant = "tenant"
-
-
-def parse_time(text: str, option: str, now_s: float | None = None) -> float:
-    """`--since` / `--until` as Unix seconds; a value in none of TIME_FORMS is a CpnetError naming them."""
-    s = text.strip()
-    now = time.time() if now_s is None else now_s
-    if s.lower() == "now":
-        return now
-    if m := _AGO.fullmatch(s.lower()):
-        return now - float(m[1]) * _UNIT_S[m[2]]
-    if _UNIX.fullmatch(s):
-        return float(s)
-    try:
-        dt = datetime.fromisoformat(s)
-    except ValueError:
-        raise CpnetError(f"{option} '{text}' is not a time; expected {TIME_FORMS}") from None
-    return dt.timestamp()  # a naive date-time is local time
 
 
 def _when(t_s: float | None) -> str:
@@ -96,9 +70,10 @@ def usage(
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
-    """Your usage in a time window (every tenant's with an admin token): device-seconds, energy and
-    energy cost (kWh x the site's electricity price; energy only). An attempt counts the part of it
-    inside [--since, --until), pro rata."""
+    """Your usage in a time window: device-seconds, energy and energy cost, like `sacct`.
+
+    Every tenant's with an admin token. Energy cost is kWh x the site's electricity price (energy
+    only). An attempt counts the part of it inside [--since, --until), pro rata."""
     fmt = output_format(as_json, as_csv)
     now = time.time()
     params: dict[str, Any] = {"by": by.value}

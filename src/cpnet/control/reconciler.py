@@ -54,7 +54,9 @@ from cpnet.core.paths import Paths
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot
 from cpnet.core.states import JobState, SiteState
 from cpnet.executors.base import Executor, LaunchRejected, LaunchRequest, Observation, RunStatus
+from cpnet.sched.feasibility import NetworkIndex, index_for
 from cpnet.sched.runner import SchedulerConfig, schedule
+from cpnet.sched.waiting import wait_reasons
 
 HOLDING = (JobState.SCHEDULED, JobState.RUNNING)
 
@@ -123,6 +125,8 @@ class Reconciler:
         self._last_heartbeat_s = -math.inf
         self._avoid: dict[str, dict[str, float]] = {}  # job id -> site it was lost on -> until when
         self._waiting_noted: set[str] = set()  # jobs told they wait for a down site
+        self._wait_reason: dict[str, str] = {}  # pending job -> the reason last written to its row
+        self._wait_index: NetworkIndex | None = None
 
     # -- recovery ---------------------------------------------------------------------------------
     def recover(self) -> dict[str, str]:
@@ -170,6 +174,7 @@ class Reconciler:
             self._specs = {k: v for k, v in self._specs.items() if k in jobs}
             self._avoid = {k: v for k, v in self._avoid.items() if k in jobs}
             self._waiting_noted &= set(jobs)
+            self._wait_reason = {k: v for k, v in self._wait_reason.items() if k in jobs}
         return report
 
     def _due(self, now: float, jobs: Mapping[str, JobRecord]) -> bool:
@@ -383,6 +388,7 @@ class Reconciler:
         self._dirty = False
         report.decided = True
         report.placements = decision.placements
+        self._note_wait_reasons(snap, decision)
         if decision.empty:
             return
         moving = [p for p in decision.placements if jobs[p.job_id].state in HOLDING]
@@ -417,7 +423,14 @@ class Reconciler:
                     "scheduled",
                     msg,
                     dict(
-                        site=p.site, accelerator=p.accelerator, num_devices=p.num_devices, attempt=job.attempt + 1, released=False, handle=None, started_s=None
+                        site=p.site,
+                        accelerator=p.accelerator,
+                        num_devices=p.num_devices,
+                        attempt=job.attempt + 1,
+                        released=False,
+                        handle=None,
+                        started_s=None,
+                        reason=None,
                     ),
                 )
             )
@@ -448,6 +461,15 @@ class Reconciler:
             if ok and dst == JobState.SCHEDULED:
                 report.scheduled += 1
                 self._launch(self.store.get_job(job.id), now, report)  # type: ignore[arg-type]
+
+    def _note_wait_reasons(self, snap: Snapshot, decision: Decision) -> None:
+        """Write why each waiting job waits (`cpnet job list`), only where it changed since the last write."""
+        self._wait_index = index_for(snap, self._wait_index)
+        reasons = wait_reasons(snap, decision, self._wait_index, self.policy.name)
+        changed = {jid: r for jid, r in reasons.items() if self._wait_reason.get(jid) != r}
+        if changed:
+            self.store.set_wait_reasons(changed)
+            self._wait_reason.update(changed)
 
     def _stop_all(self, job_ids: Sequence[str], jobs: Mapping[str, JobRecord], now: float, report: StepReport) -> bool:
         """Cancel the processes of preempted/moved jobs and wait (bounded) until they are gone."""

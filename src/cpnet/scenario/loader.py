@@ -33,7 +33,6 @@ from cpnet.scenario.series_file import SeriesFileOptions, load_series_file
 from cpnet.scenario.tariff import TariffLookupError, tariff_year_start_s, tou_tariff_series
 from cpnet.scenario.yaml_source import Loc, YamlDocument, format_loc, parse_yaml, validation_error
 
-DEFAULT_SCENARIO = "east-data-west-compute"
 _SUFFIXES = (".yaml", ".yml")
 # Which model an error location's first part points into, for "expected one of" hints.
 _SECTION_MODELS: dict[str, type[BaseModel]] = {

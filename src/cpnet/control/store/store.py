@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import QueuePool
 
@@ -675,6 +675,13 @@ class Store:
                 return False
             c.execute(insert(t.job_events).values(job_id=job.id, t_s=now_s, kind=kind or "updated", message=message))
             return True
+
+    def set_wait_reasons(self, reasons: Mapping[str, str]) -> None:
+        """Set the `reason` of pending jobs (why each waits), in one transaction. Not versioned and
+        no event: a wait reason is a view of the last decision, and a job no longer pending keeps its own."""
+        with self.engine.begin() as c:
+            stmt = update(t.jobs).where(and_(t.jobs.c.id == bindparam("jid"), t.jobs.c.state == JobState.PENDING.value)).values(reason=bindparam("why"))
+            c.execute(stmt, [{"jid": k, "why": v} for k, v in reasons.items()])
 
     def add_event(self, job_id: str, now_s: float, kind: str, message: str) -> None:
         with self.engine.begin() as c:
