@@ -1,5 +1,5 @@
 """Fixtures for the engine executors: a real local Ray cluster (in the Ray test module) and a real
-single-host Slurm cluster (session-scoped, below)."""
+single-host Slurm cluster with, on demand, its REST daemon (session-scoped, below)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cpnet.executors.slurm_testbed import SlurmTestbed, slurm_installed
+from cpnet.executors.slurm_testbed import SlurmTestbed, rest_installed, slurm_installed
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +32,29 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmTes
         yield bed
     finally:
         bed.stop(clean=True)
+
+
+@pytest.fixture(scope="session")
+def slurmrestd(slurm_cluster: SlurmTestbed) -> Iterator[str]:
+    """Slurm's REST daemon for the test cluster on a unix socket (rest_auth/local): its URL."""
+    if not rest_installed():
+        pytest.skip("slurmrestd is not installed (scripts/system-deps.sh installs it)")
+    url = slurm_cluster.start_rest()
+    try:
+        yield url
+    finally:
+        slurm_cluster.stop_rest(jwt=False)
+
+
+@pytest.fixture(scope="session")
+def slurmrestd_jwt(slurm_cluster: SlurmTestbed) -> Iterator[tuple[str, str]]:
+    """Slurm's REST daemon for the test cluster on 127.0.0.1 with rest_auth/jwt: its URL and a JWT for root."""
+    if not rest_installed():
+        pytest.skip("slurmrestd is not installed (scripts/system-deps.sh installs it)")
+    if not slurm_cluster.jwt:
+        pytest.skip("Slurm's auth/jwt plugin is not installed")
+    url = slurm_cluster.start_rest(jwt=True)
+    try:
+        yield url, slurm_cluster.token()
+    finally:
+        slurm_cluster.stop_rest(jwt=True)

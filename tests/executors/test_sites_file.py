@@ -1,6 +1,7 @@
-"""`cpnet serve --sites sites.yaml`: one server drives a local site, a real Slurm cluster and a real
-Ray cluster at once; a bad file, a missing engine or an unreachable address is one line at start,
-before the banner; `--executor ray` never starts a private Ray."""
+"""`cpnet serve --sites sites.yaml`: one server drives a local site, a real Slurm cluster (through its
+commands, by its cluster name, and through slurmrestd) and a real Ray cluster at once; a bad file, a
+missing engine, an unreachable address or an unknown Slurm cluster is one line at start, before the
+banner; `--executor ray` never starts a private Ray."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from cpnet.core.errors import InputError
+from cpnet.executors.sites import load_sites_file
 from cpnet.executors.slurm_testbed import SlurmTestbed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))  # the API tests' live_server module
@@ -51,6 +54,29 @@ def test_a_bad_sites_file_names_file_line_and_field(tmp_path: Path, text: str, w
     assert f"{path}{where}" in line and problem in line, line
 
 
+@pytest.mark.parametrize(
+    ("entry", "where", "problem"),
+    [
+        (
+            "slurmrestd: unix:/run/slurmrestd.socket\n    slurm_conf: /etc/slurm/slurm.conf",
+            "line 2, field 'sites[0]'",
+            "slurm_conf applies to Slurm's commands",
+        ),
+        ("slurmrestd: ''", "line 4, field 'sites[0].slurmrestd'", "at least 1 character"),
+        ("cluster: 'two words'", "line 4, field 'sites[0].cluster'", "should match pattern"),
+    ],
+)
+def test_slurm_site_fields(tmp_path: Path, entry: str, where: str, problem: str) -> None:
+    path = tmp_path / "sites.yaml"
+    path.write_text(f"sites:\n  - id: hpc\n    engine: slurm\n    {entry}\n")
+    with pytest.raises(InputError) as err:
+        load_sites_file(str(path))
+    assert f"{path}, {where}: " in str(err.value) and problem in str(err.value), err.value
+    path.write_text("sites:\n  - id: hpc\n    engine: slurm\n    cluster: hpc1\n    slurmrestd: http://login:6820\n    partitions: {A100: gpu}\n")
+    (site,) = load_sites_file(str(path))
+    assert (site.cluster, site.slurmrestd) == ("hpc1", "http://login:6820")  # type: ignore[union-attr]
+
+
 def test_unreachable_engines_are_one_line_before_the_banner(tmp_path: Path) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -65,9 +91,24 @@ def test_unreachable_engines_are_one_line_before_the_banner(tmp_path: Path) -> N
     line = one_line(serve("--sites", str(tmp_path / "slurm.yaml"), "--data-dir", str(tmp_path / "d")))
     assert "site 'hpc' (engine slurm): the Slurm command sinfo is not found in" in line
 
+    (tmp_path / "rest.yaml").write_text(f"sites:\n  - id: hpc\n    engine: slurm\n    slurmrestd: unix:{tmp_path}/slurmrestd.sock\n")
+    line = one_line(serve("--sites", str(tmp_path / "rest.yaml"), "--data-dir", str(tmp_path / "d")))
+    assert line.endswith(f"site 'hpc' (engine slurm): no slurmrestd answers at unix:{tmp_path}/slurmrestd.sock (No such file or directory)"), line
+
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     line = one_line(serve("--executor", "ray", "--data-dir", str(tmp_path / "d"), env=env, timeout_s=120))
     assert "never starts a private Ray" in line
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(120)
+def test_an_unknown_slurm_cluster_is_one_line(slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
+    (tmp_path / "sites.yaml").write_text(f"sites:\n  - id: hpc\n    engine: slurm\n    cluster: foo\n    slurm_conf: {slurm_cluster.conf}\n")
+    line = one_line(serve("--sites", str(tmp_path / "sites.yaml"), "--data-dir", str(tmp_path / "d")))
+    assert (
+        f"site 'hpc' (engine slurm): Slurm cluster 'foo' is not known here (this slurm.conf is cluster '{slurm_cluster.cluster}', and no slurmdbd routes to 'foo'"
+        in line
+    ), line
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +131,9 @@ def ray_cluster() -> Iterator[str]:
 @pytest.mark.slurm
 @pytest.mark.ray
 @pytest.mark.timeout(300)
-def test_one_server_drives_local_slurm_and_ray_sites(slurm_cluster: SlurmTestbed, ray_cluster: str, tmp_path: Path, reachable_tmp: Path) -> None:
+def test_one_server_drives_local_slurm_and_ray_sites(
+    slurm_cluster: SlurmTestbed, slurmrestd: str, ray_cluster: str, tmp_path: Path, reachable_tmp: Path
+) -> None:
     sites = tmp_path / "sites.yaml"
     sites.write_text(
         f"""sites:
@@ -106,9 +149,16 @@ def test_one_server_drives_local_slurm_and_ray_sites(slurm_cluster: SlurmTestbed
     lon: 121.5
   - id: hpc
     engine: slurm
+    cluster: {slurm_cluster.cluster}
     partitions: {{A100: {slurm_cluster.partition}}}
     gres: {{A100: "gpu:fake"}}
     slurm_conf: {slurm_cluster.conf}
+  - id: hpc-rest
+    engine: slurm
+    slurmrestd: {slurmrestd}
+    cluster: {slurm_cluster.cluster}
+    partitions: {{H100: {slurm_cluster.partition}}}
+    gres: {{H100: "gpu:fake"}}
 """
     )
     data = tmp_path / "srv"
@@ -124,15 +174,16 @@ def test_one_server_drives_local_slurm_and_ray_sites(slurm_cluster: SlurmTestbed
                 return {s["id"]: s for s in c.get("/v1/sites").json()["sites"]}
 
             deadline = time.monotonic() + 60
-            while not all(sites_now().get(s, {}).get("state") == "up" for s in ("here", "edge", "hpc")):
+            while not all(sites_now().get(s, {}).get("state") == "up" for s in ("here", "edge", "hpc", "hpc-rest")):
                 assert time.monotonic() < deadline, sites_now()
                 time.sleep(0.2)
             now = sites_now()
             assert now["edge"]["tier"] == "edge" and now["edge"]["lat"] == 31.2 and now["here"]["tier"] == "device"
             assert now["edge"]["inventory"] == {"T4": 1} and now["hpc"]["inventory"].get("A100", 0) >= 1 and "CPU" in now["here"]["inventory"]
+            assert now["hpc-rest"]["inventory"].get("H100", 0) >= 1
             jobs = {
                 site: c.post("/v1/jobs", json={"command": ["sh", "-c", f"echo ran-at-{site}"], "accelerator": model, "sites": [site]}).json()["id"]
-                for site, model in (("here", "CPU"), ("edge", "T4"), ("hpc", "A100"))
+                for site, model in (("here", "CPU"), ("edge", "T4"), ("hpc", "A100"), ("hpc-rest", "H100"))
             }
             deadline = time.monotonic() + 120
             while True:

@@ -1,4 +1,6 @@
-"""The Slurm executor against a real single-host Slurm cluster (tests/executors/conftest.py)."""
+"""The Slurm executor against a real single-host Slurm cluster (tests/executors/conftest.py), through
+both of its transports: Slurm's commands and slurmrestd (on a unix socket); and a site whose
+`cluster` is reached only through slurmdbd's routing (`--clusters`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cpnet.core.errors import CpnetError
 from cpnet.core.snapshot import Placement
 from cpnet.executors.base import LaunchRequest, Observation, RunStatus
 from cpnet.executors.registry import make_executor
@@ -16,15 +19,26 @@ from cpnet.executors.slurm_testbed import SlurmTestbed
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(120)]
 
 
+# where each transport says a finished job's record came from: slurmdbd's, slurmctld's
+SOURCES = {"commands": ("sacct", "scontrol"), "slurmrestd": ("slurmdbd via slurmrestd", "slurmctld via slurmrestd")}
+
+
+@pytest.fixture(params=sorted(SOURCES))
+def transport(request: pytest.FixtureRequest, slurm_cluster: SlurmTestbed) -> dict[str, str]:
+    """How the executor reaches the test cluster: its slurm.conf for the commands, or the URL of its slurmrestd."""
+    if request.param == "slurmrestd":
+        return {"slurmrestd": request.getfixturevalue("slurmrestd")}
+    return {"slurm_conf": str(slurm_cluster.conf)}
+
+
+def _source(ex: SlurmExecutor) -> tuple[str, str]:
+    return SOURCES["slurmrestd" if ex.transport.__class__.__name__ == "SlurmRest" else "commands"]
+
+
 @pytest.fixture
-def executor(slurm_cluster: SlurmTestbed, tmp_path: Path) -> SlurmExecutor:
+def executor(slurm_cluster: SlurmTestbed, transport: dict[str, str], tmp_path: Path) -> SlurmExecutor:
     ex = make_executor(
-        "slurm",
-        site="hpc",
-        partitions={"A100": slurm_cluster.partition},
-        gres={"A100": "gpu:fake"},
-        slurm_conf=str(slurm_cluster.conf),
-        script_dir=str(tmp_path / "scripts"),
+        "slurm", site="hpc", partitions={"A100": slurm_cluster.partition}, gres={"A100": "gpu:fake"}, script_dir=str(tmp_path / "scripts"), **transport
     )
     assert isinstance(ex, SlurmExecutor)
     return ex
@@ -96,7 +110,7 @@ def test_inventory_counts_gres_of_usable_nodes(executor: SlurmExecutor) -> None:
     assert executor.inventory() == {"hpc": {"A100": 4}}
 
 
-def test_submit_run_and_account(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
+def test_submit_run_and_account(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, transport: dict[str, str], tmp_path: Path) -> None:
     req = _request(
         tmp_path,
         "ok",
@@ -111,17 +125,21 @@ def test_submit_run_and_account(executor: SlurmExecutor, slurm_cluster: SlurmTes
     assert Path(req.checkpoint_dir).is_dir()
     # Slurm's own elapsed time (whole seconds) x the 2 GPUs it allocated; the job sleeps 2 s.
     assert end.device_s is not None and 4.0 <= end.device_s <= 12.0
+    dbd, ctld = _source(executor)
     if slurm_cluster.accounting:  # slurmdbd: the numbers are sacct's ElapsedRaw x AllocTRES gres/gpu
         acct = _sacct(slurm_cluster, handle)
         assert acct["state"] == "COMPLETED" and "gres/gpu=2" in acct["tres"].split(","), acct
-        assert end.reason.endswith("(sacct)") and end.device_s == int(acct["elapsed_s"]) * 2, (end, acct)
+        assert end.reason.endswith(f"({dbd})") and end.device_s == int(acct["elapsed_s"]) * 2, (end, acct)
     else:
-        assert end.reason.endswith("(scontrol)"), end
-    # The fallbacks, without slurmdbd: scontrol (while in memory), then Slurm's completion log.
-    shown = executor._scontrol(handle)
-    assert shown is not None and (shown.state, shown.exit_code) == ("COMPLETED", 0) and shown.elapsed_s is not None
-    logged = executor._jobcomp(handle)
-    assert logged is not None and logged.state == "COMPLETED" and logged.elapsed_s is not None and logged.elapsed_s >= 2
+        assert end.reason.endswith(f"({ctld})"), end
+    # The fallbacks, without slurmdbd: slurmctld's record (while in memory), then Slurm's completion log.
+    shown = executor.transport.in_memory(handle, "gpu:fake")
+    assert shown is not None and (shown.state, shown.exit_code, shown.source) == ("COMPLETED", 0, ctld) and shown.elapsed_s is not None
+    logged = executor.transport.completion_log(handle)
+    if "slurmrestd" in transport:  # a file on the controller's host: not a REST client's to read
+        assert logged is None
+    else:
+        assert logged is not None and logged.state == "COMPLETED" and logged.elapsed_s is not None and logged.elapsed_s >= 2
     executor.forget("ok")
     assert executor.observe() == []
 
@@ -134,7 +152,7 @@ def test_failing_job_reports_exit_code(executor: SlurmExecutor, slurm_cluster: S
     if slurm_cluster.accounting:
         acct = _sacct(slurm_cluster, handle)
         assert (acct["state"], acct["exit"]) == ("FAILED", "3:0"), acct
-        assert end.reason == "Slurm FAILED, exit code 3 (sacct)"
+        assert end.reason == f"Slurm FAILED, exit code 3 ({_source(executor)[0]})"
 
 
 def test_cancel(executor: SlurmExecutor, tmp_path: Path) -> None:
@@ -170,9 +188,9 @@ def test_node_failure_is_lost_not_failed(executor: SlurmExecutor, slurm_cluster:
             time.sleep(0.3)
 
 
-def test_adopt_after_restart(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
+def test_adopt_after_restart(executor: SlurmExecutor, slurm_cluster: SlurmTestbed, transport: dict[str, str], tmp_path: Path) -> None:
     handle = executor.launch(_request(tmp_path, "kept", 1, "sleep 1"))
-    fresh = make_executor("slurm", site="hpc", partitions={"A100": slurm_cluster.partition}, gres={"A100": "gpu:fake"}, slurm_conf=str(slurm_cluster.conf))
+    fresh = make_executor("slurm", site="hpc", partitions={"A100": slurm_cluster.partition}, gres={"A100": "gpu:fake"}, **transport)
     assert fresh.adopt("kept", 1, handle)
     assert fresh.adopt("kept", 1, "")  # handle never recorded: found by its job name
     assert not fresh.adopt("ghost", 1, "999999")
@@ -224,3 +242,40 @@ def test_reconciler_meters_what_slurm_accounts(executor: SlurmExecutor, slurm_cl
     assert (cell["device_s"], cell["device_s_source"]) == (row["device_s"], "engine")
     assert (workdir / "env.txt").read_text().split() == ["generic", "42.0", str(workdir), str(workdir)]
     store.close()
+
+
+def test_cluster_by_its_name(slurm_cluster: SlurmTestbed, tmp_path: Path) -> None:
+    """`cluster`: the local one's name changes nothing; from a login node of another cluster (whose
+    own controller never answers) every command carries --clusters and slurmdbd routes it: the
+    inventory, a job and its accounting record all come through; a name nobody knows is one line."""
+    local = SlurmExecutor(site="hpc", slurm_conf=str(slurm_cluster.conf), cluster=slurm_cluster.cluster.upper())  # Slurm's names are case-blind
+    local.check()
+    assert local.transport.route() == []  # type: ignore[attr-defined]
+    if not slurm_cluster.accounting:
+        pytest.skip("routing to another cluster needs slurmdbd")
+    elsewhere = slurm_cluster.remote_conf("elsewhere")
+    with pytest.raises(CpnetError, match="the cluster does not answer sinfo"):
+        SlurmExecutor(slurm_conf=str(elsewhere)).check()  # its own cluster is down: without routing, nothing answers
+    ex = make_executor(
+        "slurm",
+        site="hpc",
+        partitions={"A100": slurm_cluster.partition},
+        gres={"A100": "gpu:fake"},
+        slurm_conf=str(elsewhere),
+        cluster=slurm_cluster.cluster,
+        script_dir=str(tmp_path / "scripts"),
+    )
+    assert isinstance(ex, SlurmExecutor)
+    ex.check()
+    assert ex.transport.route() == [f"--clusters={slurm_cluster.cluster}"]  # type: ignore[attr-defined]
+    assert ex.inventory() == {"hpc": {"A100": 4}}
+    req = _request(tmp_path, "routed", 1, 'echo "at $SLURM_CLUSTER_NAME"')
+    handle = ex.launch(req)
+    end = _wait(ex, "routed")
+    assert (end.status, end.exit_code) == (RunStatus.SUCCEEDED, 0) and end.reason.endswith("(sacct)"), end  # sacct asked the routed cluster
+    assert Path(req.log_path).read_text().strip() == f"at {slurm_cluster.cluster}"
+    assert _sacct(slurm_cluster, handle)["state"] == "COMPLETED"
+    with pytest.raises(CpnetError) as err:
+        SlurmExecutor(slurm_conf=str(elsewhere), cluster="nosuch").check()
+    assert str(err.value).startswith("Slurm cluster 'nosuch' is not known here (this slurm.conf is cluster 'elsewhere', and no slurmdbd routes to 'nosuch'")
+    assert "\n" not in str(err.value)

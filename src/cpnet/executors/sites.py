@@ -9,18 +9,30 @@
         address: ray://head:10001      # or host:port on a cluster node, or auto
       - id: hpc                        # a Slurm cluster, through its own commands
         engine: slurm
+        cluster: hpc1                  # its ClusterName; if not this slurm.conf's: --clusters=hpc1 (slurmdbd routes)
         partitions: {A100: gpu-a100}   # accelerator model -> partition
         gres: {A100: "gpu:a100"}       # accelerator model -> GRES name
         slurm_conf: /etc/slurm/slurm.conf
         bin_dir: /usr/bin              # where sinfo, sbatch, ... are (default: PATH)
+      - id: hpc-rest                   # a Slurm cluster, through its REST daemon (slurmrestd)
+        engine: slurm
+        slurmrestd: unix:/run/slurmrestd.socket   # or http://host:6820 with a JWT in $SLURM_JWT
+        partitions: {H100: gpu-h100}
+        gres: {H100: "gpu:h100"}
         # tier, region, lat, lon, pue, price_usd_per_kwh, carbon_g_per_kwh, power_cap_kw: how the
         # site is shown and scheduled (optional, any engine)
 
-Each engine is checked when the server starts (`SitesExecutor.check`): a missing engine, a Ray
-address nobody answers at, or Slurm commands that are absent or fail are one line naming the site,
-before anything starts. One process can join one Ray cluster: Ray sites share one address (with
-several, the nodes carry `cpnet_site:<id>` resources, see the README). A site's inventory is what
-its engine reports; sites an engine reports beyond the file's are ignored.
+A slurm site is driven by Slurm's commands, or with `slurmrestd` by that REST daemon's OpenAPI
+v0.0.38 (Slurm 22.05's; on a unix socket slurmrestd serves the user cpnet runs as, over HTTP the
+user of the JWT in $SLURM_JWT); `slurm_conf`, `bin_dir` and `sbatch_args` are about the commands,
+so a slurmrestd site takes none of them. See cpnet.executors.slurm for `cluster`.
+
+Each engine is checked when the server starts (`check_site`): a missing engine, a Ray address
+nobody answers at, Slurm commands that are absent or fail, a Slurm cluster that cannot be reached
+from here, or a slurmrestd URL that is malformed, unreachable or refuses the credentials are one
+line naming the site, before anything starts. One process can join one Ray cluster: Ray sites
+share one address (with several, the nodes carry `cpnet_site:<id>` resources, see the README). A
+site's inventory is what its engine reports; sites an engine reports beyond the file's are ignored.
 
 A handle is `<site>|<engine's handle>`, so a restarted server re-attaches each job through the
 engine that runs it.
@@ -28,20 +40,19 @@ engine that runs it.
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cpnet.core.errors import CpnetError, InputError
 from cpnet.core.model import Site, Tier
 from cpnet.executors.base import Executor, LaunchRequest, Observation
 from cpnet.executors.registry import make_executor, register_executor
+from cpnet.executors.slurm import SlurmExecutor
 from cpnet.scenario.yaml_source import format_loc, parse_yaml
 
 SiteId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -72,11 +83,22 @@ class RaySite(_Entry):
 
 class SlurmSite(_Entry):
     engine: Literal["slurm"]
+    cluster: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="the cluster's ClusterName")
     partitions: dict[str, str] = Field(default_factory=dict)
     gres: dict[str, str] = Field(default_factory=dict)
+    slurmrestd: str | None = Field(None, min_length=1, description="unix:/PATH/TO/SOCKET or http(s)://HOST:PORT")
     slurm_conf: str | None = None
     bin_dir: str | None = None
     sbatch_args: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _commands_or_rest(self) -> SlurmSite:
+        given = [n for n in ("slurm_conf", "bin_dir", "sbatch_args") if getattr(self, n)]
+        if self.slurmrestd and given:
+            raise ValueError(
+                f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to Slurm's commands; a site with slurmrestd takes none of them"
+            )
+        return self
 
 
 SiteEntry = Annotated[LocalSite | RaySite | SlurmSite, Field(discriminator="engine")]
@@ -158,27 +180,29 @@ def check_site(entry: LocalSite | RaySite | SlurmSite) -> None:
             except OSError as exc:
                 raise CpnetError(f"{where}: no Ray cluster answers at {entry.address} ({exc.strerror or exc.__class__.__name__})") from None
     elif isinstance(entry, SlurmSite):
-        path = entry.bin_dir or None
-        for cmd in ("sinfo", "sbatch", "squeue", "scancel"):
-            if shutil.which(cmd, path=path) is None:
-                raise CpnetError(f"{where}: the Slurm command {cmd} is not found {'in ' + path if path else 'on PATH'} (install slurm-client, or set bin_dir)")
-        env = None
-        if entry.slurm_conf:
-            import os
-
-            env = {**os.environ, "SLURM_CONF": entry.slurm_conf}
-        sinfo = shutil.which("sinfo", path=path) or "sinfo"
         try:
-            out = subprocess.run([sinfo, "-h", "-o", "%P"], capture_output=True, text=True, timeout=30, env=env)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise CpnetError(f"{where}: sinfo did not answer ({exc.__class__.__name__})") from None
-        if out.returncode != 0:
-            first = next((line.strip() for line in out.stderr.splitlines() if line.strip()), f"exit {out.returncode}")
-            raise CpnetError(f"{where}: the cluster does not answer sinfo: {first}")
-        parts = {p.strip().rstrip("*") for p in out.stdout.split()}
-        missing = sorted(set(entry.partitions.values()) - parts)
-        if missing:
-            raise CpnetError(f"{where}: no partition {', '.join(missing)} on the cluster (it has: {', '.join(sorted(parts)) or 'none'})")
+            ex = slurm_executor(entry)
+            try:
+                ex.check()
+            finally:
+                ex.close()
+        except CpnetError as exc:
+            raise CpnetError(f"{where}: {exc}") from None
+
+
+def slurm_executor(entry: SlurmSite, script_dir: str = ".cpnet/slurm") -> SlurmExecutor:
+    """The Slurm executor of a slurm site (nothing started, nothing asked yet)."""
+    return SlurmExecutor(
+        site=entry.id,
+        cluster=entry.cluster,
+        partitions=entry.partitions,
+        gres=entry.gres,
+        slurmrestd=entry.slurmrestd,
+        slurm_conf=entry.slurm_conf,
+        bin_dir=entry.bin_dir,
+        sbatch_args=entry.sbatch_args,
+        script_dir=script_dir,
+    )
 
 
 def _host_port(address: str, where: str) -> tuple[str, int]:
@@ -225,18 +249,8 @@ class SitesExecutor:
             self._add(ex, [e.id for e in rays])
         for entry in self.entries:
             if isinstance(entry, SlurmSite):
-                e = entry
-                slurm = make_executor(
-                    "slurm",
-                    site=e.id,
-                    partitions=e.partitions,
-                    gres=e.gres,
-                    slurm_conf=e.slurm_conf,
-                    bin_dir=e.bin_dir,
-                    sbatch_args=e.sbatch_args,
-                    script_dir=str(Path(str((local or {}).get("run_dir", ".cpnet/runs"))).parent / "slurm"),
-                )
-                self._add(slurm, [e.id])
+                script_dir = str(Path(str((local or {}).get("run_dir", ".cpnet/runs"))).parent / "slurm")
+                self._add(slurm_executor(entry, script_dir), [entry.id])
 
     def _add(self, ex: Executor, sites: Sequence[str]) -> None:
         child = _Child(ex, frozenset(sites))

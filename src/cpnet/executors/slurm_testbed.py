@@ -15,6 +15,16 @@ AccountingStorageEnforce. Without them (`accounting=False`): `accounting_storage
 has nothing. Either way Slurm's job-completion log (`jobcomp/filetxt`) also holds the finished
 jobs' state, exit code, start and end times.
 
+JWT, when Debian's auth/jwt plugin is installed (`jwt=True`): a random HS256 key in the directory
+and `AuthAltTypes=auth/jwt` in slurm.conf (and slurmdbd.conf), so `token()` (`scontrol token`)
+mints tokens. Slurm's REST daemon (Debian's `slurmrestd`), on demand: `start_rest()` runs one on a
+unix socket in the directory (rest_auth/local: it serves the connecting user, here root) or, with
+`jwt=True`, on 127.0.0.1 at a free port and a second socket (rest_auth/jwt); both load the v0.0.38 OpenAPI plugins
+(and dbv0.0.38 with accounting), and `stop()` stops them. slurmrestd refuses to run as root or as
+SlurmUser unless SLURMRESTD_SECURITY=disable_user_check, which this test cluster sets.
+`remote_conf()` writes a client slurm.conf of another cluster whose own controller does not
+answer: from it, this cluster is reachable only through slurmdbd (`--clusters`).
+
     python -m cpnet.executors.slurm_testbed start DIR   # prints `export SLURM_CONF=...`
     python -m cpnet.executors.slurm_testbed stop DIR
 """
@@ -51,6 +61,19 @@ def accounting_installed() -> bool:
 _SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 
 
+def rest_installed() -> bool:
+    """Slurm's REST daemon is present (Debian: slurmrestd)."""
+    return shutil.which("slurmrestd", path=_SBIN_PATH) is not None
+
+
+_PLUGIN_DIRS = ("/usr/lib/x86_64-linux-gnu/slurm-wlm", "/usr/lib/aarch64-linux-gnu/slurm-wlm", "/usr/lib/slurm", "/usr/lib64/slurm", "/usr/local/lib/slurm")
+
+
+def jwt_installed() -> bool:
+    """Slurm's auth/jwt plugin is present (Debian: slurm-wlm-jwt-plugin, which slurm-wlm recommends)."""
+    return any(Path(d, "auth_jwt.so").exists() for d in _PLUGIN_DIRS)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,8 +89,10 @@ class SlurmTestbed:
     partition: str = "cpnet"
     accounting: bool = field(default_factory=accounting_installed)
     cluster: str = "cpnettest"
+    jwt: bool = field(default_factory=jwt_installed)
     _db_port: int = field(default=0, init=False, repr=False)
     _mariadbd: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _rest: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict, init=False, repr=False)  # pid -> slurmrestd
 
     @property
     def conf(self) -> Path:
@@ -80,6 +105,13 @@ class SlurmTestbed:
     @property
     def db_dir(self) -> Path:
         return self.root / "db"
+
+    @property
+    def jwt_key(self) -> Path:
+        return self.root / "jwt.key"
+
+    def _jwt_lines(self) -> list[str]:
+        return ["AuthAltTypes=auth/jwt", f"AuthAltParameters=jwt_key={self.jwt_key}"] if self.jwt else []
 
     def env(self) -> dict[str, str]:
         return {"SLURM_CONF": str(self.conf), "PATH": _SBIN_PATH}
@@ -101,6 +133,9 @@ class SlurmTestbed:
                     dev.chmod(0o666)
                 except PermissionError:  # no CAP_MKNOD: the shared device itself
                     dev.symlink_to("/dev/null")
+        if self.jwt and not self.jwt_key.exists():
+            self.jwt_key.write_bytes(secrets.token_bytes(32))
+            self.jwt_key.chmod(0o600)
         host = socket.gethostname().split(".")[0]
         if self.accounting:
             dbd_port = _free_port()
@@ -124,6 +159,7 @@ class SlurmTestbed:
                     f"SlurmdPort={_free_port()}",
                     "AuthType=auth/munge",
                     f"AuthInfo=socket={r}/munge/munge.sock",
+                    *self._jwt_lines(),
                     "CredType=cred/munge",
                     "MpiDefault=none",
                     "ProctrackType=proctrack/linuxproc",  # no cgroups needed (containers, CI)
@@ -176,6 +212,7 @@ class SlurmTestbed:
                 [
                     "AuthType=auth/munge",
                     f"AuthInfo=socket={r}/munge/munge.sock",
+                    *self._jwt_lines(),
                     f"DbdHost={host}",
                     "DbdAddr=127.0.0.1",
                     f"DbdPort={dbd_port}",
@@ -286,10 +323,82 @@ class SlurmTestbed:
         if out.returncode != 0:
             raise CpnetError(f"{argv[0]} failed to start ({out.stderr.strip() or out.returncode}); see {self.root}/log")
 
+    # -- beyond the cluster itself: a login node of another cluster, tokens, slurmrestd -------------
+    def remote_conf(self, cluster: str = "elsewhere") -> Path:
+        """A client slurm.conf of cluster `cluster`, whose controller (a closed port, 2 s message
+        timeout) never answers, sharing this cluster's munge and slurmdbd: commands run with it
+        reach this cluster only through `--clusters=<this cluster>`, routed by slurmdbd."""
+        lines = []
+        for line in self.conf.read_text().splitlines():
+            key = line.partition("=")[0]
+            if key == "ClusterName":
+                line = f"ClusterName={cluster}"
+            elif key == "SlurmctldPort":
+                line = f"SlurmctldPort={_free_port()}"  # bound and released: nobody listens there
+            lines.append(line)
+        path = self.root / f"{cluster}.conf"
+        path.write_text("\n".join([*lines, "MessageTimeout=2", ""]))
+        return path
+
+    def token(self, user: str = "root", lifespan_s: int = 3600) -> str:
+        """A JWT for `user` from `scontrol token` (needs `jwt=True`)."""
+        out = self._run("scontrol", "token", f"username={user}", f"lifespan={lifespan_s}")
+        if out.returncode != 0 or "SLURM_JWT=" not in out.stdout:
+            raise CpnetError(f"scontrol token failed ({out.stderr.strip() or out.returncode})")
+        return out.stdout.strip().partition("SLURM_JWT=")[2].split()[0]
+
+    def start_rest(self, jwt: bool = False, timeout_s: float = 20.0) -> str:
+        """Start a slurmrestd for this cluster; returns its URL: `unix:<root>/slurmrestd.sock`
+        (rest_auth/local), or with `jwt` `http://127.0.0.1:<free port>` (rest_auth/jwt, also on
+        `unix:<root>/slurmrestd-jwt.sock`)."""
+        if not rest_installed():
+            raise CpnetError("slurmrestd is not installed: apt-get install slurmrestd (or run scripts/system-deps.sh)")
+        if jwt and not self.jwt:
+            raise CpnetError("this test cluster has no JWT key (jwt=False, or the auth/jwt plugin is not installed)")
+        env = {**os.environ, **self.env(), "SLURMRESTD_SECURITY": "disable_user_check"}
+        name = "slurmrestd-jwt" if jwt else "slurmrestd"
+        sock = self.root / f"{name}.sock"
+        sock.unlink(missing_ok=True)
+        listen = [f"unix:{sock}"]
+        if jwt:
+            port = _free_port()
+            url, auth = f"http://127.0.0.1:{port}", "rest_auth/jwt"
+            listen.append(f"127.0.0.1:{port}")  # and the socket, where a request without a token is refused (401)
+            env["SLURM_JWT"] = "daemon"  # slurmrestd itself authenticates with each request's token
+        else:
+            url, auth = f"unix:{sock}", "rest_auth/local"
+        plugins = "openapi/v0.0.38" + (",openapi/dbv0.0.38" if self.accounting else "")
+        with open(self.root / "log" / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [shutil.which("slurmrestd", path=_SBIN_PATH) or "slurmrestd", "-s", plugins, "-a", auth, *listen],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        self._rest[proc.pid] = proc
+        (self.root / f"{name}.pid").write_text(f"{proc.pid}\n")
+
+        def answering() -> bool:
+            if proc.poll() is not None:
+                raise CpnetError(f"slurmrestd exited {proc.returncode}; see {self.root}/log/{name}.log")
+            return sock.exists() and (not jwt or _listening(port))
+
+        _wait_for(answering, time.monotonic() + timeout_s, "slurmrestd did not listen", self.root)
+        return url
+
+    def stop_rest(self, jwt: bool | None = None) -> None:
+        """Stop the REST daemon `start_rest(jwt)` started, or with None both (by their pid files)."""
+        names = {False: "slurmrestd", True: "slurmrestd-jwt"}
+        self._terminate(tuple(self.root / f"{names[j]}.pid" for j in ((False, True) if jwt is None else (jwt,))))
+        self._rest = {pid: proc for pid, proc in self._rest.items() if proc.poll() is None}
+
     def stop(self, clean: bool = False) -> None:
-        """Stop slurmd and slurmctld, then slurmdbd and munged, then MariaDB (by their pid files,
-        each group at once); safe to call twice. `clean`: also delete the database's files."""
+        """Stop slurmrestd, then slurmd and slurmctld, then slurmdbd and munged, then MariaDB (by
+        their pid files, each group at once); safe to call twice. `clean`: also delete the database's files."""
         r = self.root
+        self.stop_rest()
         for group in ((r / "slurmd.pid", r / "slurmctld.pid"), (r / "slurmdbd.pid", r / "munge" / "munged.pid"), (self.db_dir / "mariadbd.pid",)):
             self._terminate(group)
         if clean:
@@ -321,6 +430,8 @@ class SlurmTestbed:
     def _alive(self, pid: int) -> bool:
         if self._mariadbd is not None and self._mariadbd.pid == pid:
             return self._mariadbd.poll() is None  # our own child: reaped here, else it lingers as a zombie
+        if pid in self._rest:
+            return self._rest[pid].poll() is None
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
