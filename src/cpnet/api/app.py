@@ -181,7 +181,7 @@ class ControlPlaneApp(FastAPI):
        `deps.principal` finds it. Public: /healthz, the OpenAPI document and its pages, the web
        dashboard's files (/ and /ui/..., which hold no data: the pages ask the API with the token
        the user pastes), and OPTIONS.
-    2. Every body is capped (`Limits.max_submit_body_bytes` for POST /v1/jobs, `max_body_bytes`
+    2. Every body is capped (`Limits.max_submit_body_bytes` for POST /v1/jobs and /v1/jobs:batch, `max_body_bytes`
        elsewhere): a Content-Length over the cap is answered 413 before reading; a body that grows
        past it is answered 413 then (the application reads `http.disconnect`).
     3. POST /v1/jobs (the hot path) goes straight to `cpnet.api.submit_asgi`.
@@ -209,7 +209,8 @@ class ControlPlaneApp(FastAPI):
     async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
         services: Services = self.state.services
         submit = scope["method"] == "POST" and scope["path"] in _SUBMIT_PATHS and self.submit_handler is not None
-        cap = services.limits.max_submit_body_bytes if submit else services.limits.max_body_bytes
+        big = submit or (scope["method"] == "POST" and scope["path"] == "/v1/jobs:batch")  # a list of job specs
+        cap = services.limits.max_submit_body_bytes if big else services.limits.max_body_bytes
         authorization = length = None
         for name, value in scope["headers"]:
             if name == b"authorization":

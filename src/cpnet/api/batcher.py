@@ -59,6 +59,12 @@ class SubmitBatcher:
         self._q.put((tenant, key, spec, now_s, fut, loop))
         return await fut
 
+    def recount(self, tenant: str) -> None:
+        """Jobs of `tenant` were stored past this batcher (a job array): count them exactly at its next submission.
+
+        The estimate in `_live` only grows by what this batcher admits, so after a batch it is low."""
+        self._live.pop(tenant, None)  # one atomic dict operation: safe beside the writer thread
+
     def _ensure_thread(self) -> None:
         if self._thread is None:
             with self._lock:

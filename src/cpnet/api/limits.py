@@ -26,7 +26,7 @@ class Limits:
     keepalive_timeout_s: float = 5.0  # idle between requests
     shutdown_grace_s: float = 10.0  # SIGTERM: requests in flight get this long; bodies still arriving get a 503 at once
     # request bodies
-    max_submit_body_bytes: int = 8 << 20  # POST /v1/jobs (the largest valid JobSubmit, JSON-escaped, fits)
+    max_submit_body_bytes: int = 8 << 20  # POST /v1/jobs and /v1/jobs:batch (the largest valid JobSubmit, JSON-escaped, fits)
     max_body_bytes: int = 1 << 20  # every other route
     # tenants (0 turns a limit off)
     submit_rate_per_s: float = 100.0

@@ -113,6 +113,84 @@ class JobSubmit(BaseModel):
         return env
 
 
+# -- batches: POST /v1/jobs:batch -----------------------------------------------------------------
+MAX_BATCH_JOBS = 10_000  # jobs in one batch request (an array's indices or `jobs`)
+MAX_ARRAY_INDEX = 4_000_000  # Slurm's largest: MaxArraySize is at most 4000001, so indices 0-4000000
+# Set in the environment of every job of a batch (JobBatch): its array index (an array's index, or the
+# job's position in `jobs`) and the batch's id.
+ARRAY_INDEX_ENV = "CPNET_ARRAY_INDEX"
+ARRAY_JOB_ID_ENV = "CPNET_ARRAY_JOB_ID"
+_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+)(?::([0-9]+))?)?")  # fullmatch
+ARRAY_SYNTAX = r"^[0-9]+(-[0-9]+(:[0-9]+)?)?(,[0-9]+(-[0-9]+(:[0-9]+)?)?)*$"
+
+
+def parse_array(text: str) -> list[int]:
+    """Slurm's `--array` index list: `7`, `1-10000`, `0-15:4` (every 4th), `1,3,5-7` and any
+    comma-separated mix of those; sorted, each index once (overlaps are merged, as Slurm does).
+    A `%N` suffix (Slurm: at most N tasks running at once) is refused: cpnet has no such limit.
+    ValueError saying what is wrong (and how to write it)."""
+    head, pct, throttle = text.partition("%")
+    if pct:
+        raise ValueError(f"'%{throttle}' (Slurm's limit on how many array jobs run at once) is not supported; drop it")
+    if not head:
+        raise ValueError("empty; expected indices such as '1-100', '0-15:4' or '1,3,5-7'")
+    ranges: list[range] = []
+    total = 0
+    for part in head.split(","):
+        m = _RANGE.fullmatch(part)
+        if m is None:
+            raise ValueError(f"'{part}' is not an index, a range FIRST-LAST or a stepped range FIRST-LAST:STEP (e.g. '1-100', '0-15:4', '1,3,5-7')")
+        first, last, step = int(m.group(1)), int(m.group(2) or m.group(1)), int(m.group(3) or 1)
+        if last < first:
+            raise ValueError(f"'{part}': the range ends before it starts")
+        if step < 1:
+            raise ValueError(f"'{part}': the step must be at least 1")
+        if last > MAX_ARRAY_INDEX:
+            raise ValueError(f"'{part}': indices go up to {MAX_ARRAY_INDEX}")
+        r = range(first, last + 1, step)
+        total += len(r)
+        if total > MAX_BATCH_JOBS:
+            raise ValueError(f"more than {MAX_BATCH_JOBS} indices, the most one batch may have; split it into several batches")
+        ranges.append(r)
+    if len(ranges) == 1:
+        return list(ranges[0])
+    return sorted({i for r in ranges for i in r})
+
+
+def _array_syntax(v: str) -> str:
+    parse_array(v)
+    return v
+
+
+ArraySpec = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4096),
+    AfterValidator(_array_syntax),
+    Field(json_schema_extra={"pattern": ARRAY_SYNTAX}, description="Slurm's --array syntax: '1-10000', '0-15:4', '1,3,5-7'"),
+]
+# A batch's key: each job's own key is `<key>#<index>` (at most 128 characters with any index).
+BatchKey = Annotated[str, StringConstraints(min_length=1, max_length=120), AfterValidator(no_control), _documented(NO_CONTROL)]
+
+
+class JobBatch(BaseModel):
+    """Many jobs in one request and one transaction: either `spec` run once per index of `array`
+    (Slurm's job arrays), or `jobs`, a list of specs. Each job is checked as POST /v1/jobs checks
+    one; a bad one refuses the whole batch, naming it. The key is the batch's (a spec here has none)."""
+
+    model_config = STRICT
+
+    spec: JobSubmit | None = Field(None, description="with array: the one job spec, run once per index (its name gets '_<index>')")
+    array: ArraySpec | None = None
+    jobs: list[JobSubmit] | None = Field(None, min_length=1, max_length=MAX_BATCH_JOBS, description="in place of spec and array: the jobs themselves")
+    idempotency_key: BatchKey | None = Field(None, description="a resubmission with the same key and body returns the first batch; another body: 409")
+
+
+class JobBatchAnswer(BaseModel):
+    batch_id: str
+    ids: list[str] = Field(description="the jobs' ids, in index order")
+    count: int
+
+
 class TenantCreate(BaseModel):
     model_config = STRICT
     name: Name

@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 import typer
@@ -25,6 +25,9 @@ from cpnet.cli.client import Client
 from cpnet.cli.output import csv_text
 from cpnet.cli.times import TIME_FORMS, parse_time, unix_time
 from cpnet.core.errors import CpnetError, InputError
+
+if TYPE_CHECKING:
+    from cpnet.cli.jobfile import JobBody
 
 job = typer.Typer(help="Submit and follow jobs on a cpnet server.", no_args_is_help=True)
 UrlOpt = Annotated[str | None, typer.Option("--url", help="server URL (or $CPNET_URL)")]
@@ -101,13 +104,23 @@ def submit(
     ] = None,
     total_steps: Annotated[float | None, typer.Option(help="the job's work in steps (the scheduler's estimate)")] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="resubmitting with the same key returns the same job")] = None,
+    array: Annotated[
+        str | None,
+        typer.Option(
+            metavar="INDICES",
+            help="a job array, as Slurm's --array: one job per index (1-10000, 0-15:4, 1,3,5-7), each with its index in $CPNET_ARRAY_INDEX, in one request",
+        ),
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a job: cpnet job submit --devices 1 -- python train.py --epochs 3, or cpnet job submit -f job.yaml.
 
-    Prints the job's id (alone on stdout) and, on stderr, how to follow it."""
+    Prints the job's id (alone on stdout) and, on stderr, how to follow it. With --array 1-100:
+    100 jobs in one transaction (POST /v1/jobs:batch), each named <name>_<index> and run with
+    CPNET_ARRAY_INDEX=<index> and CPNET_ARRAY_JOB_ID=<batch id>; prints the batch id (alone on
+    stdout) and, on stderr, the count and how to list them."""
     from cpnet.cli.jobfile import JobBody, load_job_file, refusal_of_file_field  # here: its pydantic model builds only for submit
 
     body = load_job_file(file) if file is not None else JobBody()
@@ -145,6 +158,9 @@ def submit(
     # Same idempotency key on every retry: a retried submission never creates a second job.
     out_body.setdefault("idempotency_key", uuid.uuid4().hex)
     client = Client(url, token)
+    if array is not None:
+        _submit_array(client, body, out_body, array, as_json)
+        return
     try:
         out = client.json("POST", "/v1/jobs", json=out_body, retries=3)
     except CpnetError as exc:
@@ -155,6 +171,26 @@ def submit(
     except CpnetError:
         short = out["id"]
     typer.echo(f"follow it: cpnet job logs -f {short}", err=True)
+
+
+def _submit_array(client: Client, body: JobBody, spec: dict[str, Any], array: str, as_json: bool) -> None:
+    """`submit --array`: the job's spec once, with its indices, in one POST /v1/jobs:batch."""
+    from cpnet.cli.jobfile import refusal_of_file_field
+
+    key = spec.pop("idempotency_key")
+    try:
+        r = client.request("POST", "/v1/jobs:batch", json={"spec": spec, "array": array, "idempotency_key": key}, retries=3)
+    except CpnetError as exc:
+        text = str(exc)
+        if text.startswith("array: "):  # the server names the field; the user typed the flag
+            raise InputError("--array", text.removeprefix("array: ")) from None
+        # The spec's fields are named as for one job (`devices: ...`), so a file's field names its line.
+        raise refusal_of_file_field(body, CpnetError(text.removeprefix("spec.").removeprefix("spec: "))) from None
+    out = r.json()
+    typer.echo(json.dumps(out) if as_json else out["batch_id"])
+    again = ", submitted before with this idempotency key" if r.status_code == 200 else ""
+    name = spec.get("name") or out["batch_id"]
+    typer.echo(f"{out['count']} jobs in batch {out['batch_id']}{again}, named {name}_<index>; list them: cpnet job list --limit {out['count']}", err=True)
 
 
 def _queue(client: Client, filters: dict[str, Any], offset: int, limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -7,25 +7,43 @@ candidates, none 404 (so a tenant learns nothing of another tenant's jobs from a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from cpnet.api.app import PRINCIPAL_KEY, ApiError, Services
 from cpnet.api.deps import Caller, Svc, principal_of, services_of
 from cpnet.api.openapi import errors
 from cpnet.api.routers.usage import attempt_usage
-from cpnet.api.schemas import CHECKPOINT_ENV, ByteOffset, Cursor, JobIdParam, JobSubmit, PageSize, TenantParam
+from cpnet.api.schemas import (
+    ARRAY_INDEX_ENV,
+    ARRAY_JOB_ID_ENV,
+    CHECKPOINT_ENV,
+    MAX_BATCH_JOBS,
+    ByteOffset,
+    Cursor,
+    JobBatch,
+    JobBatchAnswer,
+    JobIdParam,
+    JobSubmit,
+    PageSize,
+    TenantParam,
+    parse_array,
+)
+from cpnet.control.jobspec import job_spec
 from cpnet.control.reconciler import job_log_path
-from cpnet.control.store.store import JobRecord, Principal
+from cpnet.control.store.store import BatchKeyConflict, BatchOverLimit, JobRecord, Principal
+from cpnet.core.model import JobSpec
 from cpnet.core.states import TERMINAL_JOB_STATES, JobState
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -59,6 +77,8 @@ def job_json(job: JobRecord, emulated: bool = False) -> dict[str, Any]:
         "workdir": s.get("workdir"),
         "checkpoint": bool(s.get("checkpoint", False)),
         "total_steps": s.get("total_steps"),
+        "batch_id": s.get("batch_id"),
+        "array_index": s.get("array_index"),
         "submitted_s": job.submitted_s,
         "started_s": job.started_s,
         "finished_s": job.finished_s,
@@ -112,8 +132,38 @@ def _emulated(svc: Services, job: JobRecord) -> bool:
     return rec is not None and job.accelerator in rec.site.emulated
 
 
-def _reject(field: str, msg: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("body", field), "msg": msg, "type": "value_error"}])
+def _reject(field: str, msg: str, at: tuple[str | int, ...] = ()) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", *at, field), "msg": msg, "type": "value_error"}])
+
+
+def checked_spec(
+    svc: Services, tenant: str, body: JobSubmit, at: tuple[str | int, ...] = (), refusals: dict[JobSpec, str | None] | None = None
+) -> dict[str, Any]:
+    """The spec to store for a job that passed JobSubmit's schema, after the checks the schema
+    cannot make: a known accelerator and job type, an existing workdir (local executor), a site that
+    could ever run it. Each failure is a 422 at `at` + the field (`at`: where the job is in a batch).
+    `refusals`: the admission answers of a batch so far, by the scheduler's view of the job (all
+    that the answer depends on), so a batch asks once per distinct shape."""
+    if body.accelerator is not None and body.accelerator not in svc.known_models:
+        raise _reject("accelerator", f"unknown accelerator '{body.accelerator}'; valid: {', '.join(sorted(svc.known_models))}", at)
+    if body.job_type is not None and not svc.throughput.knows(body.job_type):
+        raise _reject("job_type", f"unknown job type '{body.job_type}'", at)
+    if body.workdir is not None and svc.local_workdirs and not os.path.isdir(body.workdir):
+        raise _reject("workdir", f"'{body.workdir}' is not a directory on the machine that runs the jobs", at)
+    spec = body.model_dump(exclude_none=True, exclude={"idempotency_key"})
+    if body.checkpoint:  # the job's own switch: it runs with CPNET_CHECKPOINT=1 (JobSubmit.checkpoint)
+        spec["env"] = {**spec["env"], CHECKPOINT_ENV: "1"}
+    if refusals is None:
+        why = svc.admission().refusal(tenant, spec)
+    elif (shape := job_spec("admission", tenant, spec, 0.0)) in refusals:
+        why = refusals[shape]
+    else:
+        why = refusals[shape] = svc.admission().refusal(tenant, spec)
+    if why is not None:
+        if at:
+            raise RequestValidationError([{"loc": ("body", *at), "msg": f"no site can ever run it: {why}", "type": "value_error"}])
+        raise _reject("job", f"no site can ever run it: {why}")
+    return spec
 
 
 _SUBMIT_DOC = {
@@ -162,21 +212,181 @@ async def submit_body(svc: Services, authorization: str | None, raw: bytes, who:
         body = JobSubmit.model_validate_json(raw)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]) from None
-    if body.accelerator is not None and body.accelerator not in svc.known_models:
-        raise _reject("accelerator", f"unknown accelerator '{body.accelerator}'; valid: {', '.join(sorted(svc.known_models))}")
-    if body.job_type is not None and not svc.throughput.knows(body.job_type):
-        raise _reject("job_type", f"unknown job type '{body.job_type}'")
-    if body.workdir is not None and svc.local_workdirs and not os.path.isdir(body.workdir):
-        raise _reject("workdir", f"'{body.workdir}' is not a directory on the machine that runs the jobs")
-    spec = body.model_dump(exclude_none=True, exclude={"idempotency_key"})
-    if body.checkpoint:  # the job's own switch: it runs with CPNET_CHECKPOINT=1 (JobSubmit.checkpoint)
-        spec["env"] = {**spec["env"], CHECKPOINT_ENV: "1"}
-    if (why := svc.admission().refusal(who.tenant_id, spec)) is not None:
-        raise _reject("job", f"no site can ever run it: {why}")
+    spec = checked_spec(svc, who.tenant_id, body)
     key = body.idempotency_key or uuid.uuid4().hex
     job, created = await svc.submitter().submit(who.tenant_id, key, spec, svc.clock.now())
     # Serialized here: the payload is plain JSON types, so FastAPI's generic encoder is skipped.
     return (201 if created else 200), json.dumps(job_json(job)).encode()
+
+
+def _batch_schema() -> dict[str, Any]:
+    doc = JobBatch.model_json_schema(ref_template="#/components/schemas/{model}")
+    doc.pop("$defs", None)  # JobSubmit: a component of the document (cpnet.api.openapi)
+    return doc
+
+
+_BATCH_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": _batch_schema()}}}}
+_BATCH_ANSWER = {"content": {"application/json": {"schema": JobBatchAnswer.model_json_schema()}}}
+MAX_NAME = 128  # JobName's bound, which an array job's name (`<name>_<index>`) keeps
+MAX_LISTED_ERRORS = 20  # a batch's 422 names at most this many problems (the first ones)
+
+
+@router.post(
+    ":batch",
+    status_code=201,
+    response_model=None,
+    openapi_extra=_BATCH_DOC,
+    responses={
+        201: {"description": "created: every job of the batch", **_BATCH_ANSWER},
+        200: {"description": "the batch an earlier request with this idempotency key and body created", **_BATCH_ANSWER},
+        **errors(403, 409, 429),
+    },
+)
+async def submit_batch(request: Request, svc: Svc, who: Caller) -> Response:
+    """Submit many jobs in one request and one transaction (body: JobBatch): `spec` once per index
+    of `array` (Slurm's `--array` syntax: `1-10000`, `0-15:4`, `1,3,5-7`), or a list `jobs`. At
+    most 10,000 jobs (MAX_BATCH_JOBS). Each job runs with CPNET_ARRAY_INDEX (its array index, or its
+    position in `jobs`) and CPNET_ARRAY_JOB_ID (the batch id); an array job's name is
+    `<name>_<index>` (`<batch id>_<index>` without a name).
+
+    Every job is checked as POST /v1/jobs checks one; a bad one refuses the whole batch with a 422
+    naming it (`jobs[17].devices: ...`), and nothing is stored. The tenant's queued-job limit
+    counts the whole batch (429, nothing stored). Answers 201 `{batch_id, ids, count}` after the
+    commit; the same idempotency key and body again: 200 with the same jobs; the same key with
+    another body: 409. A batch takes one token of the tenant's submission rate."""
+    if who.tenant_id is None:
+        raise ApiError(403, "jobs are submitted with a tenant token, not an admin token")
+    svc.check_submit_rate(who.tenant_id)
+    raw = await request.body()
+    status, payload = await run_in_threadpool(batch_body, svc, who.tenant_id, raw)
+    return Response(payload, status_code=status, media_type="application/json")
+
+
+def _where(loc: Sequence[Any]) -> str:
+    """A body location as a user writes it: `jobs[17].env.FOO`, `spec.devices`."""
+    out = ""
+    for part in loc:
+        if part == "body":
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _batch_invalid(errs: Sequence[Mapping[str, Any]]) -> ApiError:
+    """A 422 for a batch: `error` names the first problems by where they are (`jobs[17].devices`)."""
+    clean = []
+    for e in errs[:MAX_LISTED_ERRORS]:
+        loc = ["body", *(p for p in e.get("loc", ()) if p != "body")]
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        if e.get("type") == "too_long" and loc == ["body", "jobs"]:
+            msg = f"{(e.get('ctx') or {}).get('actual_length', 'too many')} jobs, more than the {MAX_BATCH_JOBS} one batch may have; split it into several batches"
+        clean.append({"loc": loc, "msg": msg, "type": str(e.get("type", "value_error"))})
+    text = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in clean[:3])
+    if len(errs) > 3:
+        text += f" (and {len(errs) - 3} more problem{'s' if len(errs) > 4 else ''})"
+    return ApiError(422, text, extra={"detail": clean})
+
+
+def _batch_reject(loc: tuple[str | int, ...], msg: str) -> ApiError:
+    return _batch_invalid([{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+def batch_body(svc: Services, tenant: str, raw: bytes) -> tuple[int, bytes]:
+    """Validate and commit one batch (`submit_batch`); (HTTP status, JSON body). Blocking: run it
+    off the event loop. Raises ApiError (409, 422, 429)."""
+    try:
+        body = JobBatch.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _batch_invalid(exc.errors(include_url=False)) from None
+    if body.jobs is not None:
+        if body.spec is not None or body.array is not None:
+            raise _batch_reject(("jobs",), "give either jobs (a list of job specs) or spec and array, not both")
+        specs = _listed_specs(svc, tenant, body.jobs)
+        indices: Sequence[int] = range(len(specs))
+        content: Any = specs
+    else:
+        what = "give spec (one job spec) and array (its indices, e.g. '1-100', '0-15:4', '1,3,5-7'), or jobs (a list of job specs)"
+        if body.spec is None and body.array is None:
+            raise _batch_reject((), what)
+        if body.spec is None or body.array is None:
+            raise _batch_reject(("array" if body.array is None else "spec",), f"missing: {what}")
+        indices = parse_array(body.array)
+        spec = _array_spec(svc, tenant, body.spec, indices[-1])
+        content = [spec, indices]
+    limit = svc.limits.max_queued_jobs
+    if limit > 0 and len(indices) > limit:
+        where = "jobs" if body.jobs is not None else "array"
+        raise _batch_reject((where,), f"{len(indices)} jobs, more than tenant '{tenant}' may have pending, scheduled or running ({limit}); split the batch")
+    key = body.idempotency_key or uuid.uuid4().hex
+    # The batch's id names its content: the same key with the same body finds the same batch, with another body a conflict.
+    batch_id = "b-" + hashlib.sha256(json.dumps([tenant, key, content], sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    texts = _array_texts(spec, batch_id, indices) if body.jobs is None else [_job_text(s, batch_id, i) for i, s in enumerate(specs)]
+    try:
+        ids, created = svc.store.submit_batch(tenant, batch_id, [f"{key}#{i}" for i in indices], texts, svc.clock.now(), max_live=limit)
+    except BatchKeyConflict as exc:
+        raise ApiError(409, str(exc), extra={"batch_id": exc.other_batch}) from None
+    except BatchOverLimit as exc:
+        raise ApiError(
+            429,
+            f"queued-job limit: {exc}; retry when some have finished, or submit at most {max(exc.limit - exc.live, 0)}",
+            headers={"Retry-After": str(svc.limits.queue_full_retry_s)},
+            extra={"limit": "max_queued_jobs", "value": exc.limit},
+        ) from None
+    if created and svc.batcher is not None:
+        svc.batcher.recount(tenant)
+    return (201 if created else 200), json.dumps({"batch_id": batch_id, "ids": ids, "count": len(ids)}).encode()
+
+
+def _own_key(body: JobSubmit, at: tuple[str | int, ...]) -> None:
+    if body.idempotency_key is not None:
+        raise _batch_reject(
+            (*at, "idempotency_key"), "a job of a batch has no key of its own: set idempotency_key on the batch (each job's is `<key>#<index>`)"
+        )
+
+
+def _checked(svc: Services, tenant: str, body: JobSubmit, at: tuple[str | int, ...], refusals: dict[JobSpec, str | None]) -> dict[str, Any]:
+    try:
+        return checked_spec(svc, tenant, body, at, refusals)
+    except RequestValidationError as exc:
+        raise _batch_invalid(list(exc.errors())) from None
+
+
+def _array_spec(svc: Services, tenant: str, job: JobSubmit, last: int) -> dict[str, Any]:
+    """An array's one spec, checked once: its jobs differ only in name and environment, which no
+    check reads (and the name with the largest index appended must still fit)."""
+    _own_key(job, ("spec",))
+    if job.name is not None and len(job.name) + 1 + len(str(last)) > MAX_NAME:
+        room = MAX_NAME - 1 - len(str(last))
+        raise _batch_reject(("spec", "name"), f"each array job is named <name>_<index>, at most {MAX_NAME} characters: shorten the name to {room}")
+    return _checked(svc, tenant, job, ("spec",), {})
+
+
+def _listed_specs(svc: Services, tenant: str, jobs: list[JobSubmit]) -> list[dict[str, Any]]:
+    """The spec of each job of `jobs`, each checked as POST /v1/jobs checks one."""
+    out = []
+    refusals: dict[JobSpec, str | None] = {}
+    for n, job in enumerate(jobs):
+        _own_key(job, ("jobs", n))
+        out.append(_checked(svc, tenant, job, ("jobs", n), refusals))
+    return out
+
+
+def _job_text(spec: Mapping[str, Any], batch_id: str, index: int) -> str:
+    """The stored spec (JSON) of a listed job: its own, plus the batch's id and its position."""
+    env = {**spec["env"], ARRAY_JOB_ID_ENV: batch_id, ARRAY_INDEX_ENV: str(index)}
+    return json.dumps({**spec, "env": env, "batch_id": batch_id, "array_index": index}, separators=(",", ":"))
+
+
+def _array_texts(spec: Mapping[str, Any], batch_id: str, indices: Sequence[int]) -> list[str]:
+    """The stored spec (JSON) of each job of an array: `_job_text`'s fields, with the name
+    `<name>_<index>` (`<batch id>_<index>` without a name). Serialized once; per index only the
+    parts that differ are written in (json.dumps per job would cost more than the insert)."""
+    head = json.dumps({k: v for k, v in spec.items() if k not in ("name", "env")}, separators=(",", ":"))[:-1]  # '{"command":[...],...' (never empty)
+    env = json.dumps(spec["env"], separators=(",", ":"))[1:-1]
+    env += "," if env else ""
+    name = json.dumps(spec.get("name") or batch_id)[:-1]  # '"sweep': the index goes inside the quotes
+    b = json.dumps(batch_id)
+    return [f'{head},"name":{name}_{i}","env":{{{env}"{ARRAY_JOB_ID_ENV}":{b},"{ARRAY_INDEX_ENV}":"{i}"}},"batch_id":{b},"array_index":{i}}}' for i in indices]
 
 
 @router.get("")

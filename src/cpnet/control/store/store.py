@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
+import os
 import re
 import secrets
 import threading
@@ -122,6 +123,27 @@ def _short_id(job_id: str, neighbours: Iterable[str | None]) -> str:
 
 class StoreError(CpnetError):
     """A store operation that cannot be done as asked (not found, conflict)."""
+
+
+class BatchKeyConflict(StoreError):
+    """A batch's idempotency key was used before, for another batch (or a single job)."""
+
+    def __init__(self, key: str, other_batch: str | None) -> None:
+        what = f"batch {other_batch}" if other_batch else "a job submitted on its own"
+        super().__init__(f"idempotency key '{key}' was used before, for {what} with another body; resend that body to get its jobs, or use a new key")
+        self.other_batch = other_batch
+
+
+class BatchOverLimit(StoreError):
+    """A batch would take its tenant past its pending+scheduled+running limit (nothing was stored)."""
+
+    def __init__(self, tenant_id: str, live: int, adding: int, limit: int) -> None:
+        super().__init__(f"tenant '{tenant_id}' has {live} of its {limit} pending, scheduled or running jobs; {adding} more would exceed it")
+        self.tenant_id, self.live, self.adding, self.limit = tenant_id, live, adding, limit
+
+
+_KEY_CHUNK = 500  # keys per `IN (...)` when looking a batch up
+_BATCH_ROWS = 190  # rows per INSERT of a batch: 5 parameters each stay under SQLite's oldest limit of 999 per statement
 
 
 def hash_token(token: str) -> str:
@@ -462,6 +484,108 @@ class Store:
                         out.append((_job(row), False))
         return out
 
+    def submit_batch(self, tenant_id: str, batch_id: str, keys: Sequence[str], specs: Sequence[str], now_s: float, max_live: int = 0) -> tuple[list[str], bool]:
+        """A batch of jobs (POST /v1/jobs:batch) in ONE transaction: all of them, or none. Returns
+        their ids (in the order of `keys`) and True; for a batch stored before (its first key is
+        used, by a job of the same `batch_id`) its jobs' ids and False, storing nothing.
+
+        `keys` are the jobs' own idempotency keys and `specs` their specs as JSON object texts (the
+        jobs.spec column's content; the API writes them without a json.dumps per job). `batch_id`
+        names the batch's content (the API derives it from the tenant, the batch key and the body),
+        so a key used with another body raises BatchKeyConflict. `max_live` > 0: the tenant has at
+        most that many pending + scheduled + running jobs when the transaction commits (counted
+        inside it, after the insert, as `submit_jobs` counts); else BatchOverLimit, nothing stored.
+
+        The rows go to the driver as multi-row INSERTs of plain values (`_batch_insert`):
+        SQLAlchemy's per-row parameter processing would cost more than SQLite's insert itself."""
+        if (earlier := self._batch_ids(tenant_id, batch_id, keys, first_only=True)) is not None:
+            return earlier, False
+        n = len(keys)
+        hexes = os.urandom(8 * n).hex()
+        # Sorted: the id indexes (jobs.id, job_events.job_id) are then filled in order, not at random.
+        ids = sorted("j-" + hexes[k : k + 16] for k in range(0, 16 * n, 16))
+        try:
+            with self.engine.begin() as c:
+                self._feed_lock(c)
+                self._insert_batch(c, tenant_id, ids, keys, specs, now_s)  # a used key fails the whole batch (IntegrityError)
+                # No table holds more rows than its largest seq: at most max_live of them, no count is needed.
+                if max_live > 0 and int(c.execute(select(func.max(t.jobs.c.seq))).scalar_one()) > max_live:
+                    q = select(func.count()).select_from(t.jobs).where(and_(t.jobs.c.tenant_id == tenant_id, t.jobs.c.state.in_(_LIVE_STATES)))
+                    live = int(c.execute(q).scalar_one())
+                    if live > max_live:
+                        raise BatchOverLimit(tenant_id, live - n, n, max_live)
+                self._insert_batch(c, None, ids, (), (), now_s)
+        except IntegrityError:
+            # A key is taken: by this very batch (a concurrent retry committed first), or by another.
+            if (earlier := self._batch_ids(tenant_id, batch_id, keys, first_only=False)) is None:
+                raise
+            return earlier, False
+        return ids, True
+
+    def _insert_batch(self, c: Any, tenant_id: str | None, ids: Sequence[str], keys: Sequence[str], specs: Sequence[str], now_s: float) -> None:
+        """`submit_batch`'s inserts: the jobs (`tenant_id` given: pending, as `_pending_row` makes
+        them), else their "submitted" events. Plain values straight to the driver: SQLite gets
+        multi-row INSERTs of _BATCH_ROWS rows (about 40% less of its time than an executemany of
+        single rows), PostgreSQL one INSERT ... SELECT FROM unnest(arrays) (a statement of many
+        thousand parameters would be parsed again by psycopg at each execution)."""
+        pending = JobState.PENDING.value
+        if tenant_id is not None:
+            cols = "id, tenant_id, idempotency_key, spec, submitted_s, state, version, attempt, lost_count, released, attained_device_s, steps_done"
+            rest = f"'{pending}', 1, 0, 0, TRUE, 0.0, 0.0"
+            if not self.sqlite:
+                select_ = (
+                    f"SELECT u.id, %s, u.key, u.spec::json, %s, {rest} FROM unnest(%b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS u(id, key, spec, n)"
+                )
+                c.exec_driver_sql(f"INSERT INTO {t.jobs.name} ({cols}) {select_} ORDER BY u.n", (tenant_id, now_s, list(ids), list(keys), list(specs)))
+                return
+            one = f"(?, ?, ?, ?, ?, {rest})"
+            for k in range(0, len(ids), _BATCH_ROWS):
+                m = min(_BATCH_ROWS, len(ids) - k)
+                params: list[Any] = []
+                for job_id, key, spec in zip(ids[k : k + m], keys[k : k + m], specs[k : k + m], strict=True):
+                    params += (job_id, tenant_id, key, spec, now_s)
+                c.exec_driver_sql(f"INSERT INTO {t.jobs.name} ({cols}) VALUES {', '.join([one] * m)}", tuple(params))
+            return
+        cols = "job_id, t_s, kind, to_state, message"
+        if not self.sqlite:
+            select_ = f"SELECT u.id, %s, 'submitted', '{pending}', '' FROM unnest(%b::text[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n"
+            c.exec_driver_sql(f"INSERT INTO {t.job_events.name} ({cols}) {select_}", (now_s, list(ids)))
+            return
+        one = f"(?, ?, 'submitted', '{pending}', '')"
+        for k in range(0, len(ids), _BATCH_ROWS):
+            m = min(_BATCH_ROWS, len(ids) - k)
+            c.exec_driver_sql(
+                f"INSERT INTO {t.job_events.name} ({cols}) VALUES {', '.join([one] * m)}", tuple(v for job_id in ids[k : k + m] for v in (job_id, now_s))
+            )
+
+    def _batch_ids(self, tenant_id: str, batch_id: str, keys: Sequence[str], first_only: bool) -> list[str] | None:
+        """None when none of `keys` is used (`first_only`: when the first is not); else the ids of
+        batch `batch_id`'s jobs for `keys`, or BatchKeyConflict when a used key belongs to another
+        batch or to a job submitted on its own."""
+        jc = t.jobs.c
+
+        def used(c: Any, some: Sequence[str]) -> dict[str, str]:
+            out: dict[str, str] = {}
+            for n in range(0, len(some), _KEY_CHUNK):
+                q = select(jc.idempotency_key, jc.id).where(and_(jc.tenant_id == tenant_id, jc.idempotency_key.in_(some[n : n + _KEY_CHUNK])))
+                out.update((k, i) for k, i in c.execute(q))
+            return out
+
+        with self.engine.connect() as c:
+            found = used(c, keys[:1] if first_only else keys)
+            if not found:
+                return None
+            key = next(k for k in keys if k in found)
+            spec = c.execute(select(jc.spec).where(jc.id == found[key])).scalar_one()
+            if spec.get("batch_id") != batch_id:
+                raise BatchKeyConflict(key.rpartition("#")[0], spec.get("batch_id"))
+            if first_only:
+                found = used(c, keys)
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise StoreError(f"batch {batch_id} is stored without {len(missing)} of its jobs (keys {', '.join(missing[:3])}, ...)")
+        return [found[k] for k in keys]
+
     def _keep_live_limit(
         self, c: Any, rows: Sequence[Mapping[str, Any]], made: Mapping[str, int], max_live: Mapping[str, int], live: dict[str, int] | None
     ) -> list[str]:
@@ -744,7 +868,7 @@ class Store:
         with self.engine.connect() as c:
             result = c.execute(q)
             keys = list(result.keys())
-            return [dict(zip(keys, r, strict=True)) for r in result.tuples()]  # a third of r._mapping's cost per row
+            return [dict(zip(keys, r, strict=True)) for r in result]  # rows unpack as tuples: a third of r._mapping's cost per row
 
     def job_attempts(self, job_id: str) -> list[dict[str, Any]]:
         q = select(t.attempts).where(t.attempts.c.job_id == job_id).order_by(t.attempts.c.attempt)
