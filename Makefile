@@ -32,8 +32,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
 
+# Four pytest workers on two cores: most of the suite waits on servers it started (see tests/conftest.py
+# for how tests are grouped onto workers). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 4
+
 test: $(STAMP) lint system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) out

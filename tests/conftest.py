@@ -7,10 +7,29 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cpnet.control.store.tempserver import TemporaryPostgres, pg_bin_dir
+
+# The engine tests share one Slurm testbed and start Ray clusters: one worker runs them all.
+_ONE_WORKER = "tests/executors/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `pytest -n N` (make test): each test file goes whole to one worker, so its module-scoped
+    servers start once, and tests/executors/ goes whole to one worker. (xdist's own `loadgroup`
+    marks do not group under pytest 9: the node ids it rewrites are not the ones it schedules.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return _ONE_WORKER if path.startswith(_ONE_WORKER) else path
+
+    return ByFile(config, log)
 
 
 @pytest.fixture(scope="session")

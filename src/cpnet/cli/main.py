@@ -108,7 +108,7 @@ def main() -> None:
     _register()
     try:
         # prog_name: `cpnet` in usage lines and completion scripts also under `python -m cpnet.cli.main`
-        app(prog_name="cpnet", standalone_mode=False)
+        rc = app(prog_name="cpnet", standalone_mode=False)
     except CpnetError as exc:
         # soft_wrap: the message stays one line even when stderr is a pipe
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
@@ -120,6 +120,8 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    if isinstance(rc, int) and rc != 0:  # non-standalone mode returns a command's `typer.Exit(code)` instead of exiting
+        sys.exit(rc)
 
 
 if __name__ == "__main__":

@@ -1,29 +1,34 @@
-"""`cpnet simulate`: run policies on one scenario and one trace, compare them, write results and plots."""
+"""`cpnet simulate`: run policies (x seeds) on one scenario and one trace, compare them, write results and plots.
+
+The runs go through cpnet.sim.parallel: in this process (`--jobs-parallel 1`), in worker processes,
+or as Ray tasks (`--ray ADDRESS`); the results are the same whichever way they ran.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cpnet.core.errors import CpnetError, UnknownNameError
 
 if TYPE_CHECKING:
-    from cpnet.core.model import Accelerator, JobSpec, Tenant
-    from cpnet.core.snapshot import ThroughputTable
+    from cpnet.core.model import JobSpec, Tenant
     from cpnet.sched.runner import SchedulerConfig
-    from cpnet.sim.driver import Network
     from cpnet.sim.metrics import Metrics
+    from cpnet.sim.parallel import RunOutcome, RunSpec, SharedInputs
     from cpnet.sim.records import SimulationResult
 
     Runs = list[tuple[SimulationResult, Metrics]]
+    Labels = Callable[[str, int], str]
 
 DEFAULT_POLICIES = ("fifo", "gavel-las")
 DEFAULT_OUT = Path("out/simulate")
@@ -34,24 +39,6 @@ class TenantMode(StrEnum):
 
     MAP = "map"  # assign_tenants: each trace user -> one scenario tenant, data fields filled
     TRACE = "trace"  # jobs keep the trace's own tenants, unchanged
-
-
-def _swallow_highs_banner() -> None:
-    """HiGHS prints a banner on fd 1 when a process first builds a solver; keep it out of the table."""
-    import os
-    import sys
-
-    import highspy
-
-    sys.stdout.flush()
-    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 def register(app: typer.Typer) -> None:
@@ -83,7 +70,15 @@ def simulate(
     ] = None,
     policy: Annotated[list[str] | None, typer.Option("--policy", help=f"Policy to run; repeat to compare (default: {', '.join(DEFAULT_POLICIES)}).")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Replay only the first N jobs of the trace.")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the trace's job-type rule, the tenant and deadline rules, and the policies.")] = 0,
+    seed: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--seed",
+            min=0,
+            help="Seed for the trace's job-type rule, the tenant and deadline rules, and the policies; repeat "
+            "(--seed 0 --seed 1) to run every policy once per seed (default: 0).",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json and plots.")] = DEFAULT_OUT,
     policy_param: Annotated[
         list[str] | None,
@@ -120,6 +115,24 @@ def simulate(
             help="With --slack-h: the share of jobs made deferrable, chosen per job by a seeded draw (default 1).",
         ),
     ] = None,
+    jobs_parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs-parallel",
+            min=1,
+            help="Runs (policy x seed) at once, each in its own worker process; 1 runs them one after the other "
+            "in this process. Default: one per CPU, at most one per run. Results do not depend on it.",
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run each policy x seed as a task on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT or auto); "
+            "cpnet must be installed on its nodes. Never starts a Ray of its own.",
+        ),
+    ] = None,
 ) -> None:
     from cpnet.catalog import load_catalog, load_throughputs
     from cpnet.scenario import DEFAULT_SCENARIO, load_scenario
@@ -133,6 +146,15 @@ def simulate(
             raise UnknownNameError("policy", name, valid)
     if len(set(policies)) != len(policies):
         raise CpnetError(f"--policy names repeat: {policies}; give each policy once")
+    seeds = list(seed or [0])
+    if len(set(seeds)) != len(seeds):
+        raise CpnetError(f"--seed values repeat: {seeds}; give each seed once")
+    if ray_address is not None and jobs_parallel is not None:
+        raise CpnetError("--jobs-parallel and --ray: give one; on Ray the cluster's CPUs set how many runs go at once")
+    if ray_address is not None:
+        from cpnet.sim.parallel import check_ray_address
+
+        check_ray_address(ray_address)  # a malformed or dead address is one error before anything loads
     # Every policy is built once here, before any loading or simulating, so a bad parameter is one
     # clear error up front rather than a failure after earlier policies have run.
     configs = _policy_configs(policies, policy_param or [])
@@ -148,30 +170,45 @@ def simulate(
     catalog = load_catalog()
     throughput = load_throughputs(catalog)
     net = load_scenario(scenario_name)
-    # One job list for every policy: the comparison is on identical input.
-    job_list = list(open_trace(trace_name, throughput=throughput, seed=seed, limit=jobs))
-    if not job_list:
-        raise CpnetError(f"trace '{trace_name}' has no jobs")
     from cpnet.sim.driver import tenants_of
 
     scenario_tenants = tenants_of(net)
-    mode = tenants or _default_tenant_mode(job_list, scenario_tenants)
-    if mode is TenantMode.MAP:
-        if not scenario_tenants:
-            raise CpnetError(f"--tenants map: scenario '{scenario_name}' has no tenants to map trace users onto")
-        job_list = list(assign_tenants(job_list, scenario_tenants, seed))
     fraction = None if slack_h is None else (1.0 if deferrable_fraction is None else deferrable_fraction)
-    if slack_h is not None and fraction is not None:
-        job_list = list(with_slack(job_list, slack_h * 3600.0, fraction, seed))
+    # One job list per seed, shared by every policy: the comparison is on identical input.
+    job_lists: dict[int, list[JobSpec]] = {}
+    mode: TenantMode | None = tenants
+    for s in seeds:
+        job_list = list(open_trace(trace_name, throughput=throughput, seed=s, limit=jobs))
+        if not job_list:
+            raise CpnetError(f"trace '{trace_name}' has no jobs")
+        mode = mode or _default_tenant_mode(job_list, scenario_tenants)
+        if mode is TenantMode.MAP:
+            if not scenario_tenants:
+                raise CpnetError(f"--tenants map: scenario '{scenario_name}' has no tenants to map trace users onto")
+            job_list = list(assign_tenants(job_list, scenario_tenants, s))
+        if slack_h is not None and fraction is not None:
+            job_list = list(with_slack(job_list, slack_h * 3600.0, fraction, s))
+        job_lists[s] = job_list
+    assert mode is not None
     load_s = time.perf_counter() - wall0
 
-    _swallow_highs_banner()
-    runs, timing = _run_policies(console, configs, net, job_list, throughput, catalog, seed)
+    from cpnet.sim.parallel import RunSpec, SharedInputs
+
+    specs = [RunSpec(i, config, s) for i, (config, s) in enumerate((c, s) for c in configs for s in seeds)]
+    shared = SharedInputs(net, throughput, catalog, job_lists)
+    from cpnet.sim.report import run_label
+
+    label: Labels = partial(run_label, several_seeds=len(seeds) > 1)
+    runs, run_timing = _run_all(console, shared, specs, label, jobs_parallel, ray_address)
+    timing = {"load_s": load_s, **run_timing}
+    counts = [len(job_lists[s]) for s in seeds]
+    deferrable = [sum(1 for j in job_lists[s] if j.deadline_s is not None) for s in seeds]
     inputs = {
         "scenario": scenario_name,
         "trace": trace_name,
-        "seed": seed,
-        "jobs": len(job_list),
+        # One seed: its value, as before. Several: the list; each run says its own seed.
+        "seed": seeds[0] if len(seeds) == 1 else seeds,
+        "jobs": counts[0] if len(set(counts)) == 1 else counts,
         "jobs_limit": jobs,
         "policies": policies,
         "measure": None,
@@ -180,17 +217,20 @@ def simulate(
         "tenants": mode.value,
         "slack_h": slack_h,
         "deferrable_fraction": fraction,
-        "deferrable_jobs": sum(1 for j in job_list if j.deadline_s is not None),
+        "deferrable_jobs": deferrable[0] if len(seeds) == 1 else deferrable,
     }
-    from cpnet.sim.report import comparison_table, region_table, write_outputs
+    from cpnet.sim.report import comparison_table, labelled, region_table, write_outputs
 
-    title = f"{getattr(net, 'name', scenario_name)} · {trace_name} · {len(job_list)} jobs · seed {seed}"
-    console.print(comparison_table(runs, title=title))
-    by_region = region_table(runs, title="jobs' energy, cost, carbon and data received, by region")
+    shown = labelled(runs)
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+    title = f"{getattr(net, 'name', scenario_name)} · {trace_name} · {len(job_lists[seeds[0]])} jobs · {seed_text}"
+    console.print(comparison_table(shown, title=title))
+    by_region = region_table(shown, title="jobs' energy, cost, carbon and data received, by region")
     if by_region is not None:
         console.print(by_region)
     written = write_outputs(out, inputs, runs)
-    (out / "timing.json").write_text(json.dumps({"load_s": load_s, "runs": timing}, indent=2) + "\n")
+    timing["total_s"] = time.perf_counter() - wall0
+    (out / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
     console.print(f"wrote {', '.join(str(p) for p in written)} (+ timing.json)")
 
 
@@ -224,39 +264,56 @@ def _default_tenant_mode(job_list: Sequence[JobSpec], scenario_tenants: Mapping[
     return TenantMode.TRACE
 
 
-def _run_policies(
-    console: Console,
-    configs: Sequence[SchedulerConfig],
-    net: Network,
-    job_list: Sequence[JobSpec],
-    throughput: ThroughputTable,
-    catalog: Mapping[str, Accelerator],
-    seed: int,
-) -> tuple[Runs, list[dict[str, Any]]]:
-    """Run each policy on the same job list, with a progress bar per policy (jobs ended)."""
-    from cpnet.sim.driver import run_simulation
-    from cpnet.sim.metrics import compute_metrics
+class _Bars:
+    """One rich progress bar per run (jobs ended, simulated hours), fed by whichever engine runs them."""
 
-    runs: Runs = []
-    timing: list[dict[str, Any]] = []
+    def __init__(self, bar: Progress, shared: SharedInputs, specs: Sequence[RunSpec], label: Labels) -> None:
+        self.bar = bar
+        self.total = {s.index: len(shared.jobs[s.seed]) for s in specs}
+        self.start_s = {s.index: shared.jobs[s.seed][0].arrival_s for s in specs}
+        width = max(12, *(len(label(s.config.policy, s.seed)) for s in specs))
+        self.tasks = {s.index: bar.add_task(f"{label(s.config.policy, s.seed):>{width}}", total=self.total[s.index], sim_h=0.0) for s in specs}
+
+    def advance(self, index: int, now_s: float, done: int) -> None:
+        self.bar.update(self.tasks[index], completed=done, sim_h=(now_s - self.start_s[index]) / 3600)
+
+    def finish(self, outcome: RunOutcome) -> None:
+        self.bar.update(self.tasks[outcome.index], completed=self.total[outcome.index])
+
+
+def _run_all(
+    console: Console, shared: SharedInputs, specs: Sequence[RunSpec], label: Labels, jobs_parallel: int | None, ray_address: str | None
+) -> tuple[Runs, dict[str, Any]]:
+    """Every run, in this process, in worker processes or on Ray, with a progress bar per run; and the wall times."""
+    from cpnet.sim.parallel import default_workers, quiet_highs_banner, run_in_processes, run_on_ray, run_serial
+
+    workers = min(jobs_parallel, len(specs)) if jobs_parallel is not None else default_workers(len(specs))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("jobs"),
                TextColumn("sim {task.fields[sim_h]:.0f} h"), TimeElapsedColumn())  # fmt: skip
-    start_s = job_list[0].arrival_s
-    with Progress(*columns, console=console, transient=False) as bar:
-        for config in configs:
-            name = config.policy
-            task = bar.add_task(f"{name:>12}", total=len(job_list), sim_h=0.0)
-
-            def tick(now_s: float, done: int, task: TaskID = task) -> None:
-                bar.update(task, completed=done, sim_h=(now_s - start_s) / 3600)
-
-            t0 = time.perf_counter()
-            result = run_simulation(
-                scenario=net, jobs=job_list, policy=config, throughput=throughput, catalog=catalog,
-                seed=seed, progress=tick,
-            )  # fmt: skip
-            wall_s = time.perf_counter() - t0
-            bar.update(task, completed=len(job_list))
-            runs.append((result, compute_metrics(result)))
-            timing.append({"policy": name, "wall_s": wall_s, "events": result.events})
-    return runs, timing
+    if ray_address is None and workers == 1:
+        quiet_highs_banner()  # the runs build their solvers in this process: keep HiGHS's banner out of the bars
+    t0 = time.perf_counter()
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            bars = _Bars(bar, shared, specs, label)
+            if ray_address is not None:
+                engine: dict[str, Any] = {"engine": "ray", "ray_address": ray_address}
+                outcomes = run_on_ray(ray_address, shared, specs, bars)
+            elif workers > 1:
+                engine = {"engine": "processes", "workers": workers}
+                outcomes = run_in_processes(shared, specs, workers, bars)
+            else:
+                engine = {"engine": "serial", "workers": 1}
+                outcomes = run_serial(shared, specs, bars)
+    except KeyboardInterrupt:
+        # The engines have stopped their workers by now. SystemExit, not typer.Exit: `cpnet`'s
+        # entry point runs typer in non-standalone mode, which would turn Ctrl-C into exit code 0.
+        console.print("interrupted: every run stopped; no results written")
+        raise SystemExit(130) from None
+    runs_s = time.perf_counter() - t0
+    runs: Runs = [(o.result, o.metrics) for o in outcomes]
+    per_run = [
+        {"policy": o.result.policy, "seed": o.result.seed, "wall_s": o.wall_s, "cpu_s": o.cpu_s, "events": o.result.events, "pid": o.pid, "host": o.host}
+        for o in outcomes
+    ]  # fmt: skip
+    return runs, {**engine, "runs_s": runs_s, "sum_run_wall_s": sum(o.wall_s for o in outcomes), "runs": per_run}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,7 @@ def results_document(inputs: Mapping[str, Any], runs: Sequence[tuple[SimulationR
         "runs": [
             {
                 "policy": r.policy,
+                "seed": r.seed,
                 "round_s": r.round_s,
                 "events": r.events,
                 "decisions": r.decisions,
@@ -259,17 +261,30 @@ def plot_energy_by_site(path: Path, runs: Sequence[tuple[SimulationResult, Metri
     plt.close(fig)
 
 
+def run_label(policy: str, seed: int, several_seeds: bool) -> str:
+    """How a run is named in progress bars, tables and plots: its policy, and its seed when the runs have several."""
+    return f"{policy} seed {seed}" if several_seeds else policy
+
+
+def labelled(runs: Sequence[tuple[SimulationResult, Metrics]]) -> list[tuple[SimulationResult, Metrics]]:
+    """The runs with `policy` set to their `run_label`, for the tables and plots (results.json keeps the policy name)."""
+    several = len({r.seed for r, _ in runs}) > 1
+    return [(replace(r, policy=run_label(r.policy, r.seed, several)), m) for r, m in runs]
+
+
 def write_outputs(out_dir: Path, inputs: Mapping[str, Any], runs: Sequence[tuple[SimulationResult, Metrics]]) -> list[Path]:
-    """Write results.json, jobs-<policy>.csv, jct_cdf.png, utilization.png and energy_by_site.png; return their paths."""
+    """Write results.json (each run with its policy and seed), jobs-<policy>.csv per run (jobs-<policy>-seed<N>.csv
+    when the runs have several seeds), jct_cdf.png, utilization.png and energy_by_site.png; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "results.json"]
     write_json(written[0], results_document(inputs, runs))
+    several = len({r.seed for r, _ in runs}) > 1
     for result, _ in runs:
-        path = out_dir / f"jobs-{result.policy}.csv"
+        path = out_dir / (f"jobs-{result.policy}-seed{result.seed}.csv" if several else f"jobs-{result.policy}.csv")
         write_job_csv(path, result)
         written.append(path)
-    plot_jct_cdf(out_dir / "jct_cdf.png", runs)
-    plot_utilization(out_dir / "utilization.png", runs)
-    plot_energy_by_site(out_dir / "energy_by_site.png", runs)
-    written += [out_dir / "jct_cdf.png", out_dir / "utilization.png", out_dir / "energy_by_site.png"]
+    shown = labelled(runs)
+    for name, plot in (("jct_cdf.png", plot_jct_cdf), ("utilization.png", plot_utilization), ("energy_by_site.png", plot_energy_by_site)):
+        plot(out_dir / name, shown)
+        written.append(out_dir / name)
     return written
