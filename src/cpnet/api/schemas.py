@@ -61,7 +61,8 @@ def _documented(pattern: str) -> Any:
 Label = Annotated[str, StringConstraints(max_length=64), AfterValidator(no_control), _documented(NO_CONTROL)]
 SiteName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(no_control), _documented(NO_CONTROL)]
 JobType = Annotated[str, StringConstraints(max_length=128), AfterValidator(no_control), _documented(NO_CONTROL)]
-JobName = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(no_control), _documented(NO_CONTROL)]
+MAX_JOB_NAME = 128
+JobName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_JOB_NAME), AfterValidator(no_control), _documented(NO_CONTROL)]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(no_control), _documented(NO_CONTROL)]
 Arg = Annotated[str, StringConstraints(min_length=1, max_length=4096), AfterValidator(no_nul), _documented(NO_NUL)]
 EnvKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]

@@ -30,6 +30,7 @@ from cpnet.api.schemas import (
     ARRAY_JOB_ID_ENV,
     CHECKPOINT_ENV,
     MAX_BATCH_JOBS,
+    MAX_JOB_NAME,
     ByteOffset,
     Cursor,
     JobBatch,
@@ -227,7 +228,6 @@ def _batch_schema() -> dict[str, Any]:
 
 _BATCH_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": _batch_schema()}}}}
 _BATCH_ANSWER = {"content": {"application/json": {"schema": JobBatchAnswer.model_json_schema()}}}
-MAX_NAME = 128  # JobName's bound, which an array job's name (`<name>_<index>`) keeps
 MAX_LISTED_ERRORS = 20  # a batch's 422 names at most this many problems (the first ones)
 
 
@@ -355,9 +355,9 @@ def _array_spec(svc: Services, tenant: str, job: JobSubmit, last: int) -> dict[s
     """An array's one spec, checked once: its jobs differ only in name and environment, which no
     check reads (and the name with the largest index appended must still fit)."""
     _own_key(job, ("spec",))
-    if job.name is not None and len(job.name) + 1 + len(str(last)) > MAX_NAME:
-        room = MAX_NAME - 1 - len(str(last))
-        raise _batch_reject(("spec", "name"), f"each array job is named <name>_<index>, at most {MAX_NAME} characters: shorten the name to {room}")
+    if job.name is not None and len(job.name) + 1 + len(str(last)) > MAX_JOB_NAME:
+        room = MAX_JOB_NAME - 1 - len(str(last))
+        raise _batch_reject(("spec", "name"), f"each array job is named <name>_<index>, at most {MAX_JOB_NAME} characters: shorten the name to {room}")
     return _checked(svc, tenant, job, ("spec",), {})
 
 
