@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from cpnet.catalog.consistency import resolve
 from cpnet.catalog.measurements import read_measured_file, sia_overlay_points
 from cpnet.catalog.specs import Catalog, CatalogEntry, load_catalog
 from cpnet.catalog.throughput import ThroughputEntry, ThroughputModel
@@ -28,9 +29,10 @@ def load_throughputs(catalog: Catalog | None = None, extra_measurements_dir: str
     `extra_measurements_dir` points at a Sia artifact copy (e.g. /work/shared/data/sia); its
     V100/A100/RTX2080Ti/RTX6000 measurements are read at run time, labelled measured with source
     "Sia (SOSP'23) artifact, research use", and fill gaps: where the shipped (licensed) data
-    already has a value for the same (type, chip, count), the shipped value is kept.
+    already has a value for the same (type, chip, count), the shipped value is kept. Points of a
+    source declared to lose a disagreement (cpnet.catalog.consistency.DECLARED) are left out.
     """
     cat = catalog if catalog is not None else load_catalog()
     overlay = sia_overlay_points(extra_measurements_dir) if extra_measurements_dir else []
     # Later points win: overlay first, shipped last.
-    return ThroughputModel(cat, [*overlay, *read_measured_file()])
+    return ThroughputModel(cat, resolve([*overlay, *read_measured_file()]))

@@ -21,8 +21,9 @@ rate None for that type.
 
 Why V100. It is the model with the most measured job types in the shipped table: Gavel's 26 types
 are measured on K80, P100 and V100 (the optional Sia overlay measures V100 as well), against 6 on
-T4 (Pollux) and 3 on A100 (ElasticFlow); a ratio to the V100 is thus a ratio of two measurements
-for most types. For the Pollux and ElasticFlow types, which do not measure the V100, its steps/s
+T4 (Pollux) and 1 on A100 (ElasticFlow's imagenet; its bert and deepspeech2 are declared another
+workload, cpnet.catalog.consistency); a ratio to the V100 is thus a ratio of two measurements for
+most types. For the Pollux and ElasticFlow types, which do not measure the V100, its steps/s
 (and so the ratio) is the table's estimate (speed-index rule, `cpnet.catalog.throughput`). The
 V100 is also the usual reference of the scheduling literature these measurements come from
 (Gavel normalises to it).

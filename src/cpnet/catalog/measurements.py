@@ -1,17 +1,33 @@
 """Measured throughputs: the shipped derived file, its builders, and the optional Sia overlay.
 
-Units. Every value is steps/s of the whole job on `num_devices` devices.
-- Gavel types: Gavel's isolated ("null") steps/s, copied unchanged (K80 = one GK210 GPU).
-- Pollux/Sia types (bert, cifar10, deepspeech2, imagenet, ncf, yolov3): a *step* is one local
-  batch of `POLLUX_LOCAL_BATCH[type]` samples on one device; on n devices in data parallel one
-  iteration performs n steps, so steps/s = n / iteration_s and samples/s = steps/s x local batch.
-  Pollux/Sia `placements-*.csv` give iteration time `step_time` (which already contains
-  `sync_time`, as the Pollux simulator uses it) per (placement, local_bsz); where the chosen
-  local batch lies between two measured ones, step_time is linearly interpolated in local batch
-  size (the Pollux simulator's own rule). Placements are the most packed ones (full nodes
-  first), the analogue of Gavel's consolidated workers.
+Units. Every row has steps/s of the whole job on `num_devices` devices (the scheduler's unit:
+Gavel's job types are defined per step), the per-device batch `local_batch` a step processes,
+and samples/s = steps/s x local_batch (empty where the batch is unknown: Gavel's A3C, CycleGAN).
+A *step* is one local batch on one device; on n devices in data parallel one iteration performs
+n steps (global batch = n x local batch).
+- Gavel types: Gavel's isolated ("null") steps/s, copied unchanged (K80 = one GK210 GPU); the
+  local batch is the batch size in the type's name, per worker (read so, Gavel's 2- and 8-GPU
+  ResNet-50 samples/s agree with Sia's V100 within 7 %; DATA.md).
+- Pollux/Sia types (bert, cifar10, deepspeech2, imagenet, ncf, yolov3) at the representative
+  local batch `POLLUX_LOCAL_BATCH[type]`: Pollux/Sia `placements-*.csv` give iteration time
+  `step_time` (which already contains `sync_time`, as the Pollux simulator uses it) per
+  (placement, local_bsz), so steps/s = n / step_time. Placements are the most packed ones (full
+  nodes first), the analogue of Gavel's consolidated workers.
   ElasticFlow `throughputs_A100/*.csv` give iterations/s at a global batch G on n GPUs; only
-  cells with G / n equal to the chosen local batch are used: steps/s = iterations/s x n.
+  cells with G / n equal to the representative local batch are used: steps/s = iterations/s x n.
+
+Batch-size conversion (the only one used anywhere in cpnet): a value at local batch b is taken
+from measurements of the same source, chip and placement at local batches b0 < b < b1 by
+interpolating *iteration time* linearly in the local batch (`step_time_at`):
+
+    t(b) = t(b0) + (t(b1) - t(b0)) * (b - b0) / (b1 - b0),   samples/s = n * b / t(b)
+
+and never outside the measured range. Why this rule: it is the Pollux simulator's own, and
+Pollux's throughput model fits per-step compute time as a linear function of the local batch.
+Samples/s is *not* taken as independent of the batch: the files refute it (Sia's A100 runs bert
+at 27 samples/s at local batch 4 and 140 at 48; Pollux's T4 imagenet rises from 136 to 217
+between 20 and 200). Two sources are compared only at the same local batch
+(`cpnet.catalog.consistency`).
 """
 
 from __future__ import annotations
@@ -29,8 +45,12 @@ from pathlib import Path
 
 from cpnet.core.errors import InputError
 
-SCHEMA_VERSION = 1
-MEASURED_COLUMNS = ("job_type", "accelerator", "num_devices", "steps_per_s", "source")
+SCHEMA_VERSION = 2
+MEASURED_COLUMNS = ("job_type", "accelerator", "num_devices", "local_batch", "steps_per_s", "samples_per_s", "source")
+# Schema 1 (no batch columns) is still read, the local batch then taken from the job type.
+_V1_COLUMNS = ("job_type", "accelerator", "num_devices", "steps_per_s", "source")
+_SCHEMA = re.compile(r"schema_version: (\d+)")
+_BATCH_IN_NAME = re.compile(r"\(batch size (\d+)\)")
 
 # Representative per-device batch size of each Pollux/Sia model: powers of two inside every
 # source's measured range, chosen so that ElasticFlow's A100 grid (G/n) hits them exactly.
@@ -65,6 +85,22 @@ class MeasuredPoint:
     num_devices: int
     steps_per_s: float | None
     source: str
+    local_batch: int | None = None  # samples per step on one device; None = not known
+
+    @property
+    def samples_per_s(self) -> float | None:
+        """Samples/s of the whole job: steps/s x local batch (None where either is unknown)."""
+        if self.steps_per_s is None or self.local_batch is None:
+            return None
+        return self.steps_per_s * self.local_batch
+
+
+def local_batch_of(job_type: str) -> int | None:
+    """Samples per step on one device: Pollux/Sia's representative local batch, or Gavel's name."""
+    if job_type in POLLUX_LOCAL_BATCH:
+        return POLLUX_LOCAL_BATCH[job_type]
+    match = _BATCH_IN_NAME.search(job_type)
+    return int(match.group(1)) if match else None
 
 
 def default_measured_path() -> str:
@@ -72,7 +108,7 @@ def default_measured_path() -> str:
 
 
 def read_measured_file(path: str | None = None) -> list[MeasuredPoint]:
-    """Read the shipped (or a user-supplied) measured-throughput CSV."""
+    """Read the shipped (or a user-supplied) measured-throughput CSV (schema 2, or 1 without batch columns)."""
     file = path or default_measured_path()
     try:
         text = Path(file).read_text(encoding="utf-8")
@@ -82,34 +118,51 @@ def read_measured_file(path: str | None = None) -> list[MeasuredPoint]:
     skip = 0
     while skip < len(lines) and lines[skip].startswith("#"):
         skip += 1
-    if f"schema_version: {SCHEMA_VERSION}" not in "".join(lines[:skip]):
-        raise InputError(file, f"missing '# schema_version: {SCHEMA_VERSION}' comment", line=1)
+    version = _SCHEMA.search("".join(lines[:skip]))
+    if version is None or int(version.group(1)) not in (1, SCHEMA_VERSION):
+        raise InputError(file, f"missing '# schema_version: {SCHEMA_VERSION}' comment (1 is also read)", line=1)
+    columns = MEASURED_COLUMNS if int(version.group(1)) == SCHEMA_VERSION else _V1_COLUMNS
     reader = csv.DictReader(io.StringIO("".join(lines[skip:])))
-    if tuple(reader.fieldnames or ()) != MEASURED_COLUMNS:
-        raise InputError(file, f"header {reader.fieldnames}; expected {list(MEASURED_COLUMNS)}", line=skip + 1)
+    if tuple(reader.fieldnames or ()) != columns:
+        raise InputError(file, f"header {reader.fieldnames}; expected {list(columns)}", line=skip + 1)
     points = []
     for row in reader:
         line = skip + reader.line_num
         try:
             n = int(row["num_devices"])
             rate = float(row["steps_per_s"]) if row["steps_per_s"] else None
+            batch = (int(row["local_batch"]) if row["local_batch"] else None) if "local_batch" in row else local_batch_of(row["job_type"])
+            samples = float(row["samples_per_s"]) if row.get("samples_per_s") else None
         except (TypeError, ValueError):
-            raise InputError(file, "expected integer num_devices and numeric or empty steps_per_s", line=line) from None
-        if n < 1 or (rate is not None and not rate > 0):
-            raise InputError(file, "expected num_devices >= 1 and steps_per_s > 0 or empty", line=line)
-        points.append(MeasuredPoint(row["job_type"], row["accelerator"], n, rate, row["source"]))
+            raise InputError(file, "expected integer num_devices and local_batch, numeric or empty steps_per_s and samples_per_s", line=line) from None
+        if n < 1 or (rate is not None and not rate > 0) or (batch is not None and batch < 1):
+            raise InputError(file, "expected num_devices >= 1, local_batch >= 1 or empty, and steps_per_s > 0 or empty", line=line)
+        point = MeasuredPoint(row["job_type"], row["accelerator"], n, rate, row["source"], batch)
+        # samples_per_s is redundant on purpose (a reader sees both units); it must say the same.
+        if "samples_per_s" in row and not _same(samples, point.samples_per_s):
+            raise InputError(file, f"samples_per_s {row['samples_per_s']!r} is not steps_per_s x local_batch ({point.samples_per_s!r})", line=line)
+        points.append(point)
     return points
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
 def write_measured_file(points: Iterable[MeasuredPoint], path: str) -> None:
     with open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(f"# cpnet measured throughputs; schema_version: {SCHEMA_VERSION}\n")
-        fh.write("# steps/s of a job on num_devices devices; empty = measured as unable to run. See DATA.md.\n")
+        fh.write("# steps/s of a job on num_devices devices, a step = one local_batch on one device; samples_per_s = steps_per_s x local_batch;\n")
+        fh.write("# empty steps_per_s = measured as unable to run, empty local_batch = not known. See DATA.md.\n")
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(MEASURED_COLUMNS)
         for p in points:
             rate = "" if p.steps_per_s is None else repr(p.steps_per_s)
-            writer.writerow([p.job_type, p.accelerator, p.num_devices, rate, p.source])
+            samples = "" if p.samples_per_s is None else repr(p.samples_per_s)
+            batch = "" if p.local_batch is None else p.local_batch
+            writer.writerow([p.job_type, p.accelerator, p.num_devices, batch, rate, samples, p.source])
 
 
 def gavel_points(simulation_throughputs_json: str) -> list[MeasuredPoint]:
@@ -124,7 +177,7 @@ def gavel_points(simulation_throughputs_json: str) -> list[MeasuredPoint]:
                 raise InputError(simulation_throughputs_json, f"key {key!r}; expected \"('<job type>', <n>)\"", field=worker)
             job_type, n = ast.literal_eval(key)
             rate = float(value["null"])
-            points.append(MeasuredPoint(job_type, model, int(n), rate if rate > 0 else None, GAVEL_SOURCE))
+            points.append(MeasuredPoint(job_type, model, int(n), rate if rate > 0 else None, GAVEL_SOURCE, local_batch_of(job_type)))
     return sorted(points, key=lambda p: (p.job_type, p.accelerator, p.num_devices))
 
 
@@ -140,15 +193,17 @@ def placement_points(placements_csv: str, job_type: str, accelerator: str, gpus_
     for n in range(1, max(sum(d) for d in by_placement) + 1):
         packed = tuple([gpus_per_node] * (n // gpus_per_node) + ([n % gpus_per_node] if n % gpus_per_node else []))
         rows = by_placement.get(packed)
-        iteration_s = _interpolate(rows, local_bsz) if rows else None
+        iteration_s = step_time_at(rows, local_bsz) if rows else None
         if iteration_s is not None:
             label = "".join(map(str, packed))
-            points.append(MeasuredPoint(job_type, accelerator, n, n / iteration_s, f"{source}; placement {label}, local batch {local_bsz}"))
+            src = f"{source}; placement {label}, local batch {local_bsz}"
+            points.append(MeasuredPoint(job_type, accelerator, n, n / iteration_s, src, local_bsz))
     return points
 
 
-def _interpolate(rows: list[tuple[int, float]], x: int) -> float | None:
-    """Mean step_time at local batch x, linear between the nearest measured batches; None outside."""
+def step_time_at(rows: Iterable[tuple[int, float]], x: int) -> float | None:
+    """Iteration time at local batch x from (local batch, iteration time) rows of one source, chip and
+    placement: the mean of repeated rows, linear between the nearest measured batches; None outside."""
     grouped: dict[int, list[float]] = {}
     for bsz, t in rows:
         grouped.setdefault(bsz, []).append(t)
@@ -177,7 +232,7 @@ def elasticflow_a100_points(throughputs_a100_dir: str) -> list[MeasuredPoint]:
                     n = int(col)
                     if global_bsz == n * local_bsz and float(cell) > 0:
                         src = f"ElasticFlow throughputs_A100/{name} (Apache-2.0); global batch {global_bsz} on {n} GPUs"
-                        points.append(MeasuredPoint(job_type, "A100", n, float(cell) * n, src))
+                        points.append(MeasuredPoint(job_type, "A100", n, float(cell) * n, src, local_bsz))
     return points
 
 

@@ -5,6 +5,8 @@ provenance text only with --sources; --json and --csv for scripts.
     cpnet catalog                      datasheet specs
     cpnet catalog --throughput         per model: CU rate, job types measured, measured or estimated
     cpnet catalog -t JOB_TYPE [-n N]   JOB_TYPE's steps/s on N devices of each model, and its CU rate
+    cpnet catalog --check              where two sources measure the same cell, do they agree? (exit 1 if
+                                       an undeclared disagreement or a stale declaration is found)
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ from rich.table import Table
 
 from cpnet.catalog import Catalog, ThroughputModel, load_catalog, load_throughputs
 from cpnet.catalog.compute_units import REFERENCE_MODEL, ComputeUnits
+from cpnet.catalog.consistency import STATUSES, TOLERANCE, Finding, check, failures
+from cpnet.catalog.measurements import read_measured_file, sia_overlay_points
 from cpnet.cli.output import csv_text
 from cpnet.core.errors import CpnetError, UnknownNameError
 
 
 def register(app: typer.Typer) -> None:
-    app.command("catalog", help="Show the accelerator catalog, the throughput table per model, or a job type's steps/s on every model.")(catalog)
+    app.command(
+        "catalog", help="Show the accelerator catalog, the throughput table per model, a job type's steps/s on every model, or check the measurements."
+    )(catalog)
 
 
 def catalog(
@@ -44,9 +50,18 @@ def catalog(
     as_csv: Annotated[bool, typer.Option("--csv", help="print CSV, one row per model")] = False,
     catalog_file: Annotated[str | None, typer.Option("--catalog", help="Catalog CSV to use instead of the shipped one.")] = None,
     extra_measurements: Annotated[str | None, typer.Option("--extra-measurements", help="Sia artifact folder to overlay (research use only).")] = None,
+    consistency: Annotated[
+        bool,
+        typer.Option("--check", help="compare sources that measure the same cell (with --extra-measurements: Sia too); exit 1 on an undeclared disagreement"),
+    ] = False,
 ) -> None:
     if as_json and as_csv:
         raise CpnetError("give --json or --csv, not both")
+    if consistency:
+        if job_type is not None or throughput:
+            raise CpnetError("give --check without JOB_TYPE and --throughput")
+        _check(extra_measurements, sources, as_json, as_csv)
+        return
     cat = load_catalog(catalog_file)
     if job_type is None and not throughput:
         columns, rows = _catalog_rows(cat)
@@ -210,6 +225,57 @@ def _job_type_rows(model: ThroughputModel, units: ComputeUnits, job_type: str, d
     return columns, rows
 
 
+def _check(extra_measurements: str | None, sources: bool, as_json: bool, as_csv: bool) -> None:
+    """Print the consistency findings of the shipped measurements (+ the Sia overlay); exit 1 on a failing one."""
+    points = read_measured_file()
+    if extra_measurements:
+        points += sia_overlay_points(extra_measurements)
+    findings = check(points)
+    columns: list[Column] = [
+        ("status", "status", "label"),
+        ("workload", "workload", "name"),
+        ("accelerator", "chip", "name"),
+        ("_n", "n", "count"),
+        ("_batch", "batch", "count"),
+        ("_sources", "sources", "name"),
+        ("ratio", "ratio", "number:2"),
+        ("_note_short", "note", "text"),
+        ("note", "note", "source"),
+    ]
+    rows = [_finding_row(f) for f in findings]
+    counts = Counter(f.status for f in findings)
+    summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+    _show(f"Measured throughputs: sources compared at the same cell (tolerance {TOLERANCE:.0%})", columns, rows, sources, as_json, as_csv)
+    if not (as_json or as_csv):
+        typer.echo(summary or "nothing to compare")
+    bad = failures(findings)
+    if bad:
+        typer.echo(f"{len(bad)} finding(s) fail: an undeclared disagreement or a stale declaration (cpnet.catalog.consistency.DECLARED)", err=True)
+        raise typer.Exit(1)
+
+
+def _finding_row(f: Finding) -> dict[str, Any]:
+    samples = f.samples_per_s or (None, None)
+    return {
+        "status": f.status,
+        "workload": f.workload,
+        "accelerator": f.accelerator,
+        "num_devices": f.num_devices,
+        "local_batch": f.local_batch,
+        "source_a": f.sources[0],
+        "source_b": f.sources[1],
+        "job_types": "; ".join(f.job_types),
+        "samples_per_s_a": samples[0],
+        "samples_per_s_b": samples[1],
+        "ratio": f.ratio,
+        "note": f.note,
+        "_n": "all" if f.num_devices is None else str(f.num_devices),
+        "_batch": "—" if f.local_batch is None else str(f.local_batch),
+        "_sources": "/".join(f.sources),
+        "_note_short": f.note.split(":")[0],
+    }
+
+
 def _show(title: str, columns: Sequence[Column], rows: list[dict[str, Any]], sources: bool, as_json: bool, as_csv: bool) -> None:
     if as_json:
         typer.echo(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]))
@@ -247,7 +313,7 @@ def _table(title: str, shown: Sequence[Column], rows: list[dict[str, Any]], text
             if ":" in kind:  # number:<digits>, spec:<digits>
                 cells.append(_fmt(value, int(kind.split(":")[1])))
             elif kind == "label":
-                style = {"measured": "green", "estimated": "yellow"}.get(value, "red")
+                style = {"measured": "green", "agree": "green", "estimated": "yellow", "declared": "yellow", "not compared": "yellow"}.get(value, "red")
                 cells.append(f"[{style}]{value}[/{style}]")
             else:
                 cells.append(escape(str(value)))
