@@ -3,6 +3,7 @@
 Every problem becomes one InputError naming the file, the line, the field path
 (e.g. `sites[3].inventory.H100`) and what was expected. A malformed series file gives an
 InputError naming that file and its line; a missing one names the scenario line that refers to it.
+A tenant tree that breaks a rule of cpnet.core.tenancy names the line of the node at fault.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from pydantic import BaseModel, ValidationError
 
 from cpnet.core.energy import EnergySignals, Series, SiteEnergy
 from cpnet.core.errors import InputError, UnknownNameError
-from cpnet.core.model import Link, Site, Tenant, Tier
+from cpnet.core.model import Link, Site, Tier
+from cpnet.core.tenancy import Budget, BudgetPeriod, BudgetUnit, NodeKind, TenantNode, TenantTree, TenantTreeError
 from cpnet.scenario.distance import NetworkModel, UnlinkedPairs, great_circle_km
 from cpnet.scenario.grid_factors import FactorLookupError, annual_carbon_series
 from cpnet.scenario.scenario import Scenario
 from cpnet.scenario.schema import (
+    BudgetSpec,
     CarbonAnnualSpec,
     LinkSpec,
     NetworkSpec,
@@ -47,6 +50,7 @@ _FIELD_MODELS: dict[str, type[BaseModel]] = {
     "carbon_series": SeriesFileSpec,
     "tariff": TariffSpec,
     "carbon_annual": CarbonAnnualSpec,
+    "budget": BudgetSpec,
 }
 
 
@@ -56,11 +60,12 @@ def scenario_names() -> list[str]:
     return sorted(p.name.rsplit(".", 1)[0] for p in data.iterdir() if p.name.endswith(_SUFFIXES))
 
 
-def load_scenario(name_or_path: str, *, known_accelerators: Collection[str] | None = None) -> Scenario:
+def load_scenario(name_or_path: str, *, known_accelerators: Collection[str] | None = None, known_families: Collection[str] | None = None) -> Scenario:
     """Load a bundled scenario by name, or a scenario YAML file by path.
 
     `known_accelerators`: the valid inventory keys; None means the catalog's keys (skipped when
-    the catalog package is not available).
+    the catalog package is not available). `known_families`: the valid keys of `family_quota_cu_s`;
+    None means the catalog's vendors (likewise skipped).
     """
     path, text = _read(name_or_path)
     doc = parse_yaml(text, path)
@@ -72,7 +77,9 @@ def load_scenario(name_or_path: str, *, known_accelerators: Collection[str] | No
         raise _from_validation(doc, exc) from None
     known = _catalog_keys() if known_accelerators is None else set(known_accelerators)
     _check_references(doc, spec, known)
-    return _build(spec, path, _build_energy(doc, spec))
+    families = _catalog_vendors() if known_families is None else set(known_families)
+    tree = _build_tree(doc, spec, families)
+    return _build(spec, path, _build_energy(doc, spec), tree)
 
 
 def _read(name_or_path: str) -> tuple[str, str]:
@@ -102,6 +109,14 @@ def _catalog_keys() -> set[str] | None:
     except ImportError:
         return None
     return set(load_catalog())
+
+
+def _catalog_vendors() -> set[str] | None:
+    try:
+        from cpnet.catalog import load_catalog  # lazy, as in _catalog_keys
+    except ImportError:
+        return None
+    return set(load_catalog().vendors())
 
 
 def _from_validation(doc: YamlDocument, exc: ValidationError) -> InputError:
@@ -149,6 +164,39 @@ def _check_references(doc: YamlDocument, spec: ScenarioSpec, known: set[str] | N
         tenant_ids.add(t.id)
         if t.home_site is not None and t.home_site not in site_ids:
             raise _fail(doc, ("tenants", k, "home_site"), f"unknown home_site '{t.home_site}'; valid: {', '.join(sorted(site_ids))}")
+
+
+def _build_tree(doc: YamlDocument, spec: ScenarioSpec, families: set[str] | None) -> TenantTree:
+    index = {t.id: k for k, t in enumerate(spec.tenants)}
+    for k, t in enumerate(spec.tenants):
+        for family in t.family_quota_cu_s:
+            if families is not None and family not in families:
+                valid = ", ".join(sorted(families))
+                raise _fail(doc, ("tenants", k, "family_quota_cu_s", family), f"unknown accelerator family '{family}'; expected a vendor: {valid}")
+    try:
+        return TenantTree(tuple(_tree_node(t) for t in spec.tenants))
+    except TenantTreeError as exc:
+        loc: Loc = ("tenants", index[exc.node], *exc.field.split("."))
+        raise _fail(doc, loc, exc.problem) from None
+
+
+def _tree_node(t: TenantSpec) -> TenantNode:
+    return TenantNode(
+        id=t.id,
+        kind=NodeKind(t.kind),
+        parent=t.parent,
+        weight=t.weight,
+        quota_cu_s=t.quota_cu_s,
+        family_quota_cu_s=dict(t.family_quota_cu_s),
+        borrowing_limit_cu_s=t.borrowing_limit_cu_s,
+        lending_limit_cu_s=t.lending_limit_cu_s,
+        budget=_budget(t.budget),
+        home_site=t.home_site,
+    )
+
+
+def _budget(spec: BudgetSpec | None) -> Budget | None:
+    return None if spec is None else Budget(amount=spec.amount, unit=BudgetUnit(spec.unit), period=BudgetPeriod(spec.period))
 
 
 def _unknown_accelerator(model: str, known: set[str]) -> str:
@@ -214,7 +262,7 @@ def _tariff(doc: YamlDocument, base: Path, loc: Loc, spec: TariffSpec, flat_usd:
         raise _fail(doc, loc, str(exc)) from None
 
 
-def _build(spec: ScenarioSpec, path: str, energy: EnergySignals | None) -> Scenario:
+def _build(spec: ScenarioSpec, path: str, energy: EnergySignals | None, tree: TenantTree) -> Scenario:
     network = NetworkModel(
         unlinked_pairs=UnlinkedPairs(spec.network.unlinked_pairs),
         route_factor=spec.network.route_factor,
@@ -240,17 +288,17 @@ def _build(spec: ScenarioSpec, path: str, energy: EnergySignals | None) -> Scena
     )
     by_id = {s.id: s for s in sites}
     links = tuple(_build_link(link, by_id, network) for link in spec.links)
-    tenants = {t.id: Tenant(id=t.id, weight=t.weight, home_site=t.home_site) for t in spec.tenants}
     return Scenario(
         name=spec.name,
         description=spec.description,
         sites=sites,
         links=links,
-        tenants=tenants,
+        tenants=tree.tenant_models(),
         path=path,
         network=network,
         energy=energy,
         epoch_s=spec.epoch_s(),
+        tree=tree,
     )
 
 

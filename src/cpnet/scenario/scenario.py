@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from cpnet.core.energy import EnergySignals
 from cpnet.core.errors import UnknownNameError
 from cpnet.core.model import Link, Site, Tenant
+from cpnet.core.tenancy import TenantTree
 from cpnet.scenario.distance import NetworkModel, UnlinkedPairs, great_circle_km
 
 
@@ -23,6 +24,9 @@ class Scenario:
     `energy`: the sites' price / carbon series with `epoch_s` (Unix time of simulation t = 0), or
     None when no site has a series, a tariff or an annual factor (the Sites' static numbers hold).
     `epoch_s` is the scenario's epoch either way.
+
+    `tenants` are the tree's tenant leaves (those that submit jobs); `tenant_tree` is the whole tree
+    with its orgs, teams, quotas and budgets (given as `tree`; by default every tenant its own org).
     """
 
     name: str
@@ -34,15 +38,22 @@ class Scenario:
     network: NetworkModel = NetworkModel()
     energy: EnergySignals | None = None
     epoch_s: float = 0.0
+    tree: TenantTree | None = None
+    _tree: TenantTree = field(init=False, repr=False, compare=False)
     _by_id: dict[str, Site] = field(init=False, repr=False, compare=False)
     _link_index: dict[frozenset[str], Link] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_tree", self.tree if self.tree is not None else TenantTree.from_tenants(self.tenants.values()))
         object.__setattr__(self, "_by_id", {s.id: s for s in self.sites})
         object.__setattr__(self, "_link_index", {frozenset((link.a, link.b)): link for link in self.links})
 
     def __hash__(self) -> int:
         return hash((self.name, self.path))
+
+    @property
+    def tenant_tree(self) -> TenantTree:
+        return self._tree
 
     def site(self, site_id: str) -> Site:
         try:

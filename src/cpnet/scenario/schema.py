@@ -16,6 +16,13 @@ Energy signals (all optional, so files written before them still load):
   carbon_g_per_kwh checked against, and labelled as, an MEE annual provincial factor).
   Series file paths are relative to the scenario file's directory (cpnet.scenario.series_file).
 * per site `power_cap_kw` (cpnet.core.power), per tenant `home_site` (a site id of this file).
+
+Tenant tree (cpnet.core.tenancy), also optional: an entry of `tenants:` may be an org or a team
+(`kind: org | team`, default `tenant`) and may name its `parent` (an org or team of the list), so
+that the list is the tree, one node per entry; a tenant without a parent is an org of one (the
+old flat form). Any node may declare `quota_cu_s`, `family_quota_cu_s` (vendor -> CU/s),
+`borrowing_limit_cu_s`, `lending_limit_cu_s` and a `budget` ({amount, unit: cu | usd, period:
+day | week | month}).
 """
 
 from __future__ import annotations
@@ -123,10 +130,25 @@ class LinkSpec(_Strict):
         return self
 
 
+class BudgetSpec(_Strict):
+    amount: float = Field(gt=0.0)  # CU x s, or USD
+    unit: Literal["cu", "usd"]
+    period: Literal["day", "week", "month"]
+
+
 class TenantSpec(_Strict):
+    """An org, a team or a tenant of the tenant tree (cpnet.core.tenancy)."""
+
     id: SiteId
+    kind: Literal["org", "team", "tenant"] = "tenant"
+    parent: SiteId | None = None  # an org or team id of this file
     weight: float = Field(gt=0.0)
     home_site: SiteId | None = None  # where the tenant's data lives; a site id of this file
+    quota_cu_s: float | None = Field(default=None, ge=0.0)
+    family_quota_cu_s: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)  # vendor -> CU/s
+    borrowing_limit_cu_s: float | None = Field(default=None, ge=0.0)
+    lending_limit_cu_s: float | None = Field(default=None, ge=0.0)
+    budget: BudgetSpec | None = None
 
 
 class NetworkSpec(_Strict):
