@@ -19,6 +19,9 @@ class LiteralThroughput:
         r = self.rates.get((job_type, accelerator))
         return None if r is None else r * num_devices
 
+    def job_types(self) -> list[str]:
+        return sorted({t for t, _ in self.rates})
+
 
 def site(id: str, price: float = 0.1, **inventory: int) -> Site:
     return Site(id=id, tier=Tier.CLOUD, region="r", lat=0.0, lon=0.0, inventory=dict(inventory), price_usd_per_kwh=price)

@@ -49,6 +49,7 @@ from cpnet.sched import schedule
 from cpnet.sched.feasibility import NetworkIndex
 from cpnet.sched.framework import Policy
 from cpnet.sched.registry import make_policy, policy_names
+from cpnet.sched.tenant_share import CuRates
 
 _THROUGHPUT = load_throughputs()
 CATALOG = _THROUGHPUT.catalog
@@ -387,6 +388,8 @@ def fingerprint(x: Any, caches: list[tuple[str, dict[Any, Any]]] | None = None, 
     if isinstance(x, NetworkIndex) and caches is not None:
         caches.append((path, {"_memo": dict(x._memo), "_inventory": dict(x._inventory)}))
         return ("NetworkIndex", fingerprint(x.sites), fingerprint(x.links), fingerprint(x.throughput), fingerprint(x.paths.latency_ms))
+    if isinstance(x, CuRates):  # a memo of the table's ratios (grow-only, like the index's)
+        return ("CuRates", fingerprint(x.table))
     if isinstance(x, TableThroughput):  # the biggest value in a snapshot: flat, without recursion
         return ("TableThroughput", tuple(sorted(x.rates.items())))
     if dataclasses.is_dataclass(x) and not isinstance(x, type):

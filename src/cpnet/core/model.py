@@ -93,6 +93,7 @@ class JobSpec:
     latency_slo_ms: float | None = None  # online inference: max latency to data_site
     deadline_s: float | None = None  # deferrable work: must finish by this time (same clock as arrival_s)
     avoid_sites: frozenset[str] = frozenset()  # used only when no other site can hold the job (lost there)
+    checkpoint_interval_s: float | None = None  # the job checkpoints this often while it runs; None: never
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __hash__(self) -> int:

@@ -7,7 +7,7 @@ value at `as_of_s` plus a rate, so that views change only when a job starts or s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,6 +49,7 @@ class JobView:
     steps_per_s: float = 0.0  # current rate while placed, else 0
     time_on_s: Mapping[tuple[str, str], float] = field(default_factory=dict)  # wall s per pool, up to as_of_s
     restarts: int = 0
+    checkpoint_s: float | None = None  # newest checkpoint the job reported in this attempt (None: none known)
 
     @property
     def id(self) -> str:
@@ -75,6 +76,17 @@ class JobView:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageEntry:
+    """Devices a tenant's job held over one stretch that has ended (a metered fact, append-only)."""
+
+    tenant: str
+    job_type: str
+    accelerator: str
+    device_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Network state at `now_s`. `free` maps (site, accelerator) to idle device counts.
 
@@ -97,6 +109,10 @@ class Snapshot:
     down_sites: tuple[Site, ...] = ()
     # The sites' price and carbon series (a perfect forecast); `sites` already carry the values at now_s.
     energy: EnergySignals | None = None
+    # Every ended stretch of held devices so far, in end order; drivers only append, so a policy may
+    # remember how far it has read (fair share with memory). Running jobs' stretches are in `jobs`.
+    usage_log: Sequence[UsageEntry] = ()
+    holds: Mapping[str, str] = field(default_factory=dict)  # tenant -> why its jobs are not admitted now (budget)
 
     def capacity(self) -> dict[tuple[str, str], int]:
         return {(s.id, m): n for s in self.sites for m, n in s.inventory.items() if n > 0}
@@ -121,13 +137,17 @@ class Decision:
     """Changes to apply. Running jobs not named keep their placement.
 
     `placements` start waiting jobs or move running ones; `preemptions` stop running jobs and
-    return them to the queue. A job is in at most one of the two.
+    return them to the queue. A job is in at most one of the two. `waiting` is the policy's own word
+    on jobs it holds back ("quota: ...", "budget: ...", "fair-share: ..."); other waiting jobs get
+    theirs from cpnet.sched.waiting. `preempted_why` says why each preemption was made.
     """
 
     placements: tuple[Placement, ...] = ()
     preemptions: tuple[str, ...] = ()
     infeasible: tuple[Infeasible, ...] = ()
     policy_state: Any = None
+    waiting: Mapping[str, str] = field(default_factory=dict)
+    preempted_why: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:

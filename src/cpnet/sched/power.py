@@ -54,6 +54,18 @@ class PowerRoom:
             return True
         return self.need_kw(site_id, model, num_devices) <= self._left[site_id] + _EPS_KW
 
+    def fits_freeing(self, site_id: str, model: str, num_devices: int, freed: Iterable[tuple[str, int]]) -> bool:
+        """`fits`, once the gangs `freed` ((model, devices) at the same site) have stopped."""
+        if site_id not in self._left:
+            return True
+        back = sum(self.need_kw(site_id, m, n) for m, n in freed)
+        return self.need_kw(site_id, model, num_devices) <= self._left[site_id] + back + _EPS_KW
+
     def take(self, p: Placement) -> None:
         if p.site in self._left:
             self._left[p.site] -= self.need_kw(p.site, p.accelerator, p.num_devices)
+
+    def give(self, p: Placement) -> None:
+        """Book `p`'s gang as stopped."""
+        if p.site in self._left:
+            self._left[p.site] += self.need_kw(p.site, p.accelerator, p.num_devices)

@@ -52,7 +52,7 @@ from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant
 from cpnet.core.paths import Paths
 from cpnet.core.power import busy_increment_kw, idle_draw_kw
-from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot, ThroughputTable
+from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot, ThroughputTable, UsageEntry
 from cpnet.scenario.distance import great_circle_km
 from cpnet.sched.framework import Policy
 from cpnet.sched.runner import SchedulerConfig, schedule
@@ -93,6 +93,7 @@ class _Job:
         "spec", "index", "view", "placement", "run_start_s", "progress_from_s", "rate", "steps_done",
         "attained_device_s", "time_on", "restarts", "version", "first_start_s", "history",
         "device_s", "events", "intervals", "data_at", "data_moved_gb", "data_moved_gb_km", "transfer_s",
+        "preemptions", "work_lost_device_s",
     )  # fmt: skip
 
     def __init__(self, spec: JobSpec, index: int, now_s: float) -> None:
@@ -116,6 +117,8 @@ class _Job:
         self.data_moved_gb = 0.0
         self.data_moved_gb_km = 0.0
         self.transfer_s = 0.0
+        self.preemptions = 0
+        self.work_lost_device_s = 0.0
         self.view = JobView(spec, None, now_s, 0.0, 0.0, 0.0, _NO_TIME, 0)
 
 
@@ -132,11 +135,19 @@ def run_simulation(
     on_event: EventHook | None = None,
     progress: ProgressHook | None = None,
     restart_overhead_s: float = 0.0,
+    preemption_loses_work: bool = False,
+    until_s: float | None = None,
 ) -> SimulationResult:
     """Replay `jobs` (streamed, nondecreasing `arrival_s`) through `policy` on `scenario`'s sites.
 
     `round_s` overrides the policy's own round length (None keeps it). `measure=(lo, hi)` marks the
     jobs with arrival index in [lo, hi) as measured and stops once all of them have ended.
+    `preemption_loses_work` (default False: Gavel's simulator, where a stopped job keeps all its
+    progress): a preempted job keeps only the progress up to its last checkpoint (one every
+    `JobSpec.checkpoint_interval_s` since the attempt started; none: it restarts from its previous
+    checkpointed state), and the device-seconds thrown away are recorded. `until_s`: the run stops
+    at that time (event-driven policies; jobs still active are recorded unfinished, running ones as
+    holding their devices until then).
     """
     built = _build_policy(policy)
     sim = _Simulation(
@@ -150,6 +161,8 @@ def run_simulation(
         on_event=on_event,
         progress=progress,
         restart_overhead_s=restart_overhead_s,
+        preemption_loses_work=preemption_loses_work,
+        until_s=until_s,
     )
     # The cyclic collector is paused for the replay: its full passes rescan every live object (the
     # caller's trace and all records so far) and were ~20 % of a Philly replay's CPU time, finding
@@ -195,6 +208,8 @@ class _Simulation:
         on_event: EventHook | None,
         progress: ProgressHook | None,
         restart_overhead_s: float,
+        preemption_loses_work: bool = False,
+        until_s: float | None = None,
     ) -> None:
         if round_s is not None and not round_s > 0:
             raise SimulationError(f"round_s must be > 0 s, got {round_s!r}")
@@ -210,6 +225,12 @@ class _Simulation:
         self.state = SimState(self) if on_event is not None else None
         self.progress = progress
         self.restart_overhead_s = float(restart_overhead_s)
+        self.preemption_loses_work = preemption_loses_work
+        if until_s is not None and round_s is not None:
+            raise SimulationError("until_s stops event-driven replays only; a round-based policy runs until its jobs end")
+        self.until_s = math.inf if until_s is None else float(until_s)
+        # Ended stretches, for policies with fair share over history (Snapshot.usage_log); kept only for them.
+        self.usage_log: list[UsageEntry] | None = [] if getattr(policy, "reads_usage_log", False) else None
         self.sites = tuple(scenario.sites)
         # Every connected pair (declared and distance-derived) where the scenario can say so.
         network_links = getattr(scenario, "network_links", None)
@@ -285,6 +306,9 @@ class _Simulation:
             t = t_fin if t_fin < t_arr else t_arr
             if t == inf:
                 break  # waiting jobs that nothing will ever start: recorded as unfinished
+            if t > self.until_s:
+                self.now_s = self.until_s
+                break
             self.now_s = t
             changed = self._finish_due(t) if t_fin == t else False
             if t_arr == t:
@@ -395,6 +419,7 @@ class _Simulation:
         return Snapshot(
             self.now_s, sites, self.jobs_tuple, dict(self.free), self.throughput, self.catalog,
             self.links, self.tenants, self.seed, self.policy_state, (), self.energy,
+            self.usage_log if self.usage_log is not None else (),
         )  # fmt: skip
 
     def _sites_at(self, now: float) -> tuple[Site, ...]:
@@ -441,7 +466,8 @@ class _Simulation:
             job = self._named(job_id, named, "preemptions")
             if job.placement is None:
                 raise SimulationError(f"job {job_id} is preempted but is not running")
-            self._stop(job, now)
+            job.preemptions += 1
+            self._stop(job, now, preempted=True)
             self._emit("preempt", job, None)
         starts: list[tuple[_Job, Placement, str]] = []
         for p in d.placements:
@@ -524,9 +550,10 @@ class _Simulation:
         self.jobs_tuple = None
         self.events += 1
 
-    def _stop(self, job: _Job, now: float, *, finished: bool = False, restarting: bool = False) -> None:
+    def _stop(self, job: _Job, now: float, *, finished: bool = False, restarting: bool = False, preempted: bool = False) -> None:
         """Release the job's devices; `restarting`: a move, whose _start follows in the same
-        decision and makes the new view (so no waiting view is built here)."""
+        decision and makes the new view (so no waiting view is built here); `preempted`: a stop by
+        the policy (work since the last checkpoint is lost under preemption_loses_work)."""
         p = job.placement
         assert p is not None
         site, model, n = p.site, p.accelerator, p.num_devices
@@ -535,6 +562,8 @@ class _Simulation:
         job.attained_device_s += held * n
         job.device_s[pool] = job.device_s.get(pool, 0.0) + held * n
         job.intervals += (RunInterval(job.run_start_s, now, site, model, n),)
+        if self.usage_log is not None:
+            self.usage_log.append(UsageEntry(job.spec.tenant, job.spec.job_type, model, held * n, now))
         if site in self.site_kw:
             self.site_kw[site] -= busy_increment_kw(self.site_by_id[site], model, n, self.catalog)
         job.placement = None
@@ -552,8 +581,13 @@ class _Simulation:
             job.steps_done = job.spec.total_steps
             return  # the job leaves: no new view, so its time_on needs no update
         self.waiting += 1
-        if now > job.progress_from_s:
-            job.steps_done = min(job.spec.total_steps, job.steps_done + (now - job.progress_from_s) * job.rate)
+        kept_until = now
+        if preempted and self.preemption_loses_work:
+            interval = job.spec.checkpoint_interval_s
+            kept_until = job.run_start_s + (math.floor(held / interval) * interval if interval else 0.0)
+            job.work_lost_device_s += (now - kept_until) * n
+        if kept_until > job.progress_from_s:
+            job.steps_done = min(job.spec.total_steps, job.steps_done + (kept_until - job.progress_from_s) * job.rate)
         job.rate = 0.0
         time_on = dict(job.time_on)  # copy-on-write: earlier views keep their own mapping
         time_on[pool] = time_on.get(pool, 0.0) + held
@@ -636,7 +670,7 @@ class _Simulation:
         return JobRecord(
             job.index, s.id, s.tenant, s.job_type, s.num_devices, s.arrival_s, outcome, job.first_start_s,
             finish_s, reason, job.history, job.device_s, job.restarts, job.events, job.intervals, s.data_site,
-            job.data_moved_gb, job.data_moved_gb_km, job.transfer_s, s.deadline_s,
+            job.data_moved_gb, job.data_moved_gb_km, job.transfer_s, s.deadline_s, job.preemptions, job.work_lost_device_s,
         )  # fmt: skip
 
     def _result(self) -> SimulationResult:

@@ -44,6 +44,12 @@ Definitions (over the measured jobs: the `measure` window of the run, or all job
   (weights from the scenario) when the measured jobs span at least two tenants, else the jobs
   themselves (weight 1); `jain_over` says which. Equal normalised shares give 1; one entity
   getting everything gives 1/n.
+- Tenant shares over a window [t0, t1) (`tenant_shares`, the fairness benchmark's figure): the
+  CU-seconds each tenant held in it (each run interval clipped to the window, n devices of model m
+  for d seconds = n x d x cu(m, job type) CU-s, cpnet.catalog.compute_units), with raw
+  device-seconds beside; `share` = its CU-s / all tenants' CU-s; `fair_share` = its weight / the sum
+  of the weights of the tenants that held or wanted devices in the window (weighted max-min when
+  every tenant's demand exceeds its share); `jain_over_weights` = Jain's index over share / fair_share.
 """
 
 from __future__ import annotations
@@ -161,6 +167,44 @@ def jain_index(shares: Sequence[float]) -> float | None:
     if sq == 0:
         return 1.0
     return math.fsum(shares) ** 2 / (len(shares) * sq)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantShare:
+    tenant: str
+    weight: float
+    cu_s: float
+    device_s: float
+    share: float
+    fair_share: float
+
+
+def tenant_shares(
+    result: SimulationResult, start_s: float, end_s: float, cu_rate: Callable[[str, str], float | None]
+) -> tuple[dict[str, TenantShare], float | None]:
+    """Each tenant's CU share of [start_s, end_s) and Jain's index over share / fair share (see the
+    module docstring). `cu_rate(model, job_type)`: CU per device-second; a model without one counts 1."""
+    cu: dict[str, float] = {}
+    dev: dict[str, float] = {}
+    present: set[str] = set()
+    for r in result.records:
+        if r.arrival_s < end_s and (r.finish_s is None or r.finish_s > start_s) and r.outcome is not JobOutcome.INFEASIBLE:
+            present.add(r.tenant)
+        for iv in r.intervals:
+            d = min(iv.end_s, end_s) - max(iv.start_s, start_s)
+            if d <= 0:
+                continue
+            rate = cu_rate(iv.accelerator, r.job_type)
+            cu[r.tenant] = cu.get(r.tenant, 0.0) + iv.num_devices * d * (1.0 if rate is None else rate)
+            dev[r.tenant] = dev.get(r.tenant, 0.0) + iv.num_devices * d
+    total = math.fsum(cu.values())
+    weights = {t: (result.tenants[t].weight if t in result.tenants else 1.0) for t in sorted(present)}
+    wsum = math.fsum(weights.values())
+    out = {
+        t: TenantShare(t, w, cu.get(t, 0.0), dev.get(t, 0.0), cu.get(t, 0.0) / total if total > 0 else 0.0, w / wsum if wsum > 0 else 0.0)
+        for t, w in weights.items()
+    }
+    return out, jain_index([s.share / s.fair_share for s in out.values() if s.fair_share > 0])
 
 
 def missed_deadline(record: JobRecord, run_end_s: float) -> bool:

@@ -68,6 +68,8 @@ class JobRecord(NamedTuple):
     data_moved_gb_km: float = 0.0  # the same, times great-circle km from data_site
     transfer_s: float = 0.0  # start delays spent waiting for data transfers
     deadline_s: float | None = None
+    preemptions: int = 0  # stops by the policy's preemptions (not moves, not the end)
+    work_lost_device_s: float = 0.0  # device-seconds of progress the preemptions threw away (run_simulation's preemption_loses_work)
 
     @property
     def jct_s(self) -> float | None:

@@ -1,3 +1,3 @@
 """Bundled policies, one composition per module. Importing this package registers them."""
 
-from cpnet.sched.policies import convergent, fifo, gavel_fifo, gavel_las, las  # noqa: F401
+from cpnet.sched.policies import convergent, fair_share, fifo, gavel_fifo, gavel_las, las  # noqa: F401
