@@ -45,7 +45,9 @@ def workload(throughput: object, per_tenant: int, arrive_s: float, seed: int) ->
             job_type = rng.choice(types)
             n = rng.choice((1, 2, 4, 8))
             rate = throughput.steps_per_s(job_type, "V100", n) or 1.0  # type: ignore[attr-defined]
-            jobs.append(JobSpec(f"{tenant}-{k}", tenant, job_type, n, rate * rng.uniform(4 * 3600, 12 * 3600), rng.uniform(0, arrive_s), checkpoint_interval_s=1800.0))
+            jobs.append(
+                JobSpec(f"{tenant}-{k}", tenant, job_type, n, rate * rng.uniform(4 * 3600, 12 * 3600), rng.uniform(0, arrive_s), checkpoint_interval_s=1800.0)
+            )
     jobs.sort(key=lambda j: (j.arrival_s, j.id))
     return jobs
 
@@ -84,13 +86,20 @@ def main() -> int:
         preempted = [r.preemptions for r in result.records]
         out[policy] = {
             "wall_s": round(time.perf_counter() - t0, 2),
-            "shares": {t: {"weight": s.weight, "cu_share": round(s.share, 4), "fair_share": round(s.fair_share, 4), "cu_h": round(s.cu_s / 3600, 1)} for t, s in shares.items()},
+            "shares": {
+                t: {"weight": s.weight, "cu_share": round(s.share, 4), "fair_share": round(s.fair_share, 4), "cu_h": round(s.cu_s / 3600, 1)}
+                for t, s in shares.items()
+            },
             "max_rel_gap": round(max(gaps.values()), 4),
             "jain_over_weights": None if jain is None else round(jain, 4),
             "max_preemptions_per_job": max(preempted, default=0),
             "preemptions": sum(preempted),
             "work_lost_device_h": round(sum(r.work_lost_device_s for r in result.records) / 3600, 1),
-            "met": {"share_within_5pct": max(gaps.values()) <= 0.05, "jain_ge_0_95": jain is not None and jain >= 0.95, "preempted_le_3": max(preempted, default=0) <= 3},
+            "met": {
+                "share_within_5pct": max(gaps.values()) <= 0.05,
+                "jain_ge_0_95": jain is not None and jain >= 0.95,
+                "preempted_le_3": max(preempted, default=0) <= 3,
+            },
         }
     json.dump(out, sys.stdout, indent=1)
     print()
