@@ -79,7 +79,9 @@ def test_fair_share_preemption_takes_the_least_work_lost_after_the_minimum_runti
 def test_no_preemption_when_the_swap_would_leave_the_preemptor_above_the_victim() -> None:
     now = 10_000.0
     # x holds 2 of 4, y holds 2; y wants 2 more: afterwards y would have 4 and x 0: not allowed
-    running = [view(job(f"x{i}", tenant="x"), ("s", "A100"), as_of=0.0) for i in range(2)] + [view(job(f"y{i}", tenant="y"), ("s", "A100"), as_of=0.0) for i in range(2)]
+    running = [view(job(f"x{i}", tenant="x"), ("s", "A100"), as_of=0.0) for i in range(2)] + [
+        view(job(f"y{i}", tenant="y"), ("s", "A100"), as_of=0.0) for i in range(2)
+    ]
     snap = snapshot([site("s", A100=4)], [*running, view(job("y9", tenant="y", n=2, arrival=now))], RATES, now=now, tenants=[Tenant("x"), Tenant("y")])
     d = schedule(snap, POLICY)
     assert d.preemptions == () and d.placements == ()
@@ -88,7 +90,10 @@ def test_no_preemption_when_the_swap_would_leave_the_preemptor_above_the_victim(
 
 def test_priority_preempts_within_the_tenant_only() -> None:
     now = 10_000.0
-    running = [view(job("x-low", tenant="x", priority_weight=1.0), ("s", "A100"), as_of=0.0), view(job("z-low", tenant="z", priority_weight=0.5), ("s", "A100"), as_of=0.0)]
+    running = [
+        view(job("x-low", tenant="x", priority_weight=1.0), ("s", "A100"), as_of=0.0),
+        view(job("z-low", tenant="z", priority_weight=0.5), ("s", "A100"), as_of=0.0),
+    ]
     urgent = view(job("x-high", tenant="x", priority_weight=5.0, arrival=now))
     snap = snapshot([site("s", A100=2)], [*running, urgent], RATES, now=now, tenants=[Tenant("x"), Tenant("z")])
     d = schedule(snap, POLICY)
