@@ -91,6 +91,7 @@ class TenantBook:
         for (t, f), u in history.items():
             self._use.setdefault(t, {})[f] = u
         self._weights = {t: max(getattr(v, "weight", 1.0), 1e-12) for t, v in snapshot.tenants.items()}
+        self._shares: dict[str, float] = {}  # remembered until the tenant's use changes
 
     @classmethod
     def open(cls, snapshot: Snapshot, usage: UsageMemory, cu: CuRates) -> TenantBook:
@@ -111,6 +112,7 @@ class TenantBook:
 
     def take(self, spec: JobSpec, model: str, devices: int) -> None:
         use = self._use.setdefault(spec.tenant, {})
+        self._shares.pop(spec.tenant, None)
         f = family_of(model, self._snap)
         use[f] = use.get(f, 0.0) + devices * self._cu(model, spec.job_type)
 
@@ -119,7 +121,10 @@ class TenantBook:
 
     def share(self, tenant: str) -> float:
         """Weighted dominant share of `tenant`: max_f (use_f / cap_f) / weight."""
-        return dominant_share(self._use.get(tenant, {}), self._capacity) / self._weights.get(tenant, 1.0)
+        share = self._shares.get(tenant)
+        if share is None:
+            share = self._shares[tenant] = dominant_share(self._use.get(tenant, {}), self._capacity) / self._weights.get(tenant, 1.0)
+        return share
 
     def share_with(self, tenant: str, spec: JobSpec, model: str, devices: int) -> float:
         """`tenant`'s share if `devices` (negative: fewer) of `model` ran `spec` besides what it holds."""

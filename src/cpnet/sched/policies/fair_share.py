@@ -106,6 +106,7 @@ def _admit(snapshot: Snapshot, index: NetworkIndex, book: TenantBook, policy: Fa
     # Likewise a tenant that could not make room by preemption for a gang of n at a priority does
     # not try again for n or more in this decision (its share only rises as the decision goes on).
     no_room: dict[tuple[str, float], int] = {}
+    most = max(free.values(), default=0)  # the largest free gang anywhere: larger jobs skip the pool scan
     while heads:
         tenant = min(heads, key=lambda t: (book.share(t), t))
         jv = queues[tenant][heads[tenant]]
@@ -119,20 +120,21 @@ def _admit(snapshot: Snapshot, index: NetworkIndex, book: TenantBook, policy: Fa
         if shape in stuck:
             waiting[jv.id] = stuck[shape]
             continue
-        pool = _best_pool(jp.by_model, jp.rate, free, power, n)
+        pool = _best_pool(jp.by_model, jp.rate, free, power, n) if n <= most else None
         who = (tenant, spec.priority_weight)
         if pool is None and policy.preempt and n < no_room.get(who, n + 1):
             pool = _make_room(jv, jp.by_model, jp.rate, free, power, running, preempted, book, policy.rules, now)
             if pool is None:
                 no_room[who] = n
         if pool is None:
-            waiting[jv.id] = stuck[shape] = _why(jv, jp.by_model, free, book)
+            waiting[jv.id] = stuck[shape] = _why(jv, jp.by_model, free, book, most)
             continue
         placement = Placement(spec.id, pool[0], pool[1], n)
         placements.append(placement)
         power.take(placement)
         free[pool] -= n
         book.take(spec, pool[1], n)
+        most = max(free.values(), default=0)
     return Decision(tuple(placements), tuple(preempted), tuple(infeasible), state, waiting, preempted)
 
 
@@ -254,13 +256,16 @@ def _candidate(v: JobView, now: float) -> Candidate:
     return Candidate(v.id, v.spec.tenant, v.spec.priority_weight, p.num_devices, v.as_of_s, checkpoint, v.restarts)
 
 
-def _why(jv: JobView, by_model: Mapping[str, tuple[Pool, ...]], free: FreeCounts, book: TenantBook) -> str:
+def _why(jv: JobView, by_model: Mapping[str, tuple[Pool, ...]], free: FreeCounts, book: TenantBook, most_anywhere: int) -> str:
     n = jv.spec.num_devices
+    devices = f"{n} device{'s' if n != 1 else ''}"
+    share = f"tenant {jv.spec.tenant} at share {book.share(jv.spec.tenant):.3f}"
+    if n > most_anywhere:
+        return f"capacity: wants {devices}, the most free in any pool is {most_anywhere}; no allowed preemption frees enough ({share})"
     most = max((free.get(p, 0) for pools in by_model.values() for p in pools), default=0)
-    share = book.share(jv.spec.tenant)
     if most >= n:
-        return f"power: a free gang of {n} is at a site whose power cap it would exceed"
-    return f"capacity: wants {n} device{'s' if n != 1 else ''}, the most free in a usable pool is {most}; no allowed preemption frees enough (tenant {jv.spec.tenant} share {share:.3f})"
+        return f"power: a free gang of {devices} is at a site whose power cap it would exceed"
+    return f"capacity: wants {devices}, the most free in a usable pool is {most}; no allowed preemption frees enough ({share})"
 
 
 @register("fair-share", {"half_life_s": 7 * 86400.0, "min_runtime_s": 600.0, "max_preemptions": 3, "preempt": True})
