@@ -138,3 +138,23 @@ def test_no_two_jobs_preempt_each_other_back_and_forth(rows: list[tuple[str, int
             assert (victim, preemptor) not in pairs, f"{victim} and {preemptor} preempted each other"
             pairs.add((preemptor, victim))
         snap = apply(snap, d, now=100.0 + step + 1)
+
+
+def test_gavel_lp_with_tenant_share_is_max_min_over_tenants_not_jobs() -> None:
+    # 2 devices; tenant x has 10 one-device jobs, y has 1: Gavel's weights give each job 2/11 of a
+    # device; with tenant_share x's jobs share x's weight, so y's job gets a whole device
+    jobs = [view(job(f"x{i}", tenant="x")) for i in range(10)] + [view(job("y0", tenant="y"))]
+    snap = snapshot([site("s", A100=2)], jobs, RATES, tenants=[Tenant("x"), Tenant("y")])
+
+    def time_share(params: dict[str, object]) -> dict[str, float]:
+        d = schedule(snap, SchedulerConfig("gavel-las", params).build())
+        alloc = d.policy_state.alloc
+        out = {"x": 0.0, "y": 0.0}
+        for jid, row in alloc.items():
+            out[jid[0]] += sum(row.values())
+        return out
+
+    faithful = time_share({})
+    assert abs(faithful["y"] - 2 / 11) < 1e-6 and abs(faithful["x"] - 20 / 11) < 1e-6
+    shared = time_share({"tenant_share": True})
+    assert abs(shared["y"] - 1.0) < 1e-6 and abs(shared["x"] - 1.0) < 1e-6

@@ -12,8 +12,8 @@ from cpnet.sched.registry import make_policy, policy_names, policy_params
     [
         ("fifo", {"round_s", "reset_interval_s", "work_conserving"}),
         ("gavel-fifo", {"round_s", "reset_interval_s", "work_conserving"}),
-        ("las", {"round_s", "reset_interval_s", "second_phase", "work_conserving"}),
-        ("gavel-las", {"round_s", "reset_interval_s", "second_phase", "work_conserving"}),
+        ("las", {"round_s", "reset_interval_s", "second_phase", "work_conserving", "tenant_share"}),
+        ("gavel-las", {"round_s", "reset_interval_s", "second_phase", "work_conserving", "tenant_share"}),
     ],
 )
 def test_each_policy_names_its_parameters_and_composes_the_default_profile(name, params):
@@ -21,7 +21,7 @@ def test_each_policy_names_its_parameters_and_composes_the_default_profile(name,
     assert make_policy(name).profile is DEFAULT_PROFILE  # type: ignore[attr-defined]
 
 
-NETWORK_PARAMS = {"round_s", "reset_interval_s", "second_phase", "work_conserving", "w_transfer", "w_latency", "w_cost", "w_carbon", "w_power"}
+NETWORK_PARAMS = {"round_s", "reset_interval_s", "second_phase", "work_conserving", "tenant_share", "w_transfer", "w_latency", "w_cost", "w_carbon", "w_power"}
 
 
 @pytest.mark.parametrize(

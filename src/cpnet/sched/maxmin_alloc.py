@@ -10,13 +10,18 @@ job's x stays 0 on the models its filters exclude (a K80-only job is entitled to
 share as an unrestricted one, and gets it where the K80s allow).
 
 `second_phase` (default False, Gavel's LP): see maxmin_lp.solve_maxmin.
-Weights: a job's weight is its priority_weight times its tenant's weight (feasibility.job_weight).
+Weights: a job's weight is its priority_weight times its tenant's weight (feasibility.job_weight),
+Gavel's rule, so a tenant with 500 jobs holds 500 shares. `tenant_share` (default False, an
+improvement): a tenant's jobs share its weight, w_j = W_t p_j / sum_{k of t} p_k
+(cpnet.sched.fairshare.tenant_job_weights, as Gavel's hierarchical policies give each entity its
+weight), so the LP is max-min over tenants' effective throughput.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from cpnet.sched.fairshare import TenantJob, tenant_job_weights
 from cpnet.sched.feasibility import JobPools, job_weight
 from cpnet.sched.maxmin_lp import LpClass, SavedBasis, equal_share_throughput, solve_maxmin
 from cpnet.sched.rounds import Alloc, Allocator, AllocInput
@@ -26,13 +31,14 @@ ClassKey = tuple[str, int, float, tuple[tuple[str, float], ...], tuple[tuple[str
 _ShapeRow = tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...], dict[str, float], dict[str, float]]
 
 
-def maxmin_allocator(heterogeneity_aware: bool, second_phase: bool = False) -> Allocator:
+def maxmin_allocator(heterogeneity_aware: bool, second_phase: bool = False, tenant_share: bool = False) -> Allocator:
     """Gavel's max-min fairness (heterogeneity_aware: `max_min_fairness_perf`) as an Allocator."""
 
     def allocate(inp: AllocInput) -> tuple[Alloc, Any]:
         if not inp.jobs:
             return {}, inp.private
         m = len(inp.jobs)
+        split = _tenant_weights(inp) if tenant_share else None
         members: dict[ClassKey, list[str]] = {}
         proto: dict[ClassKey, tuple[dict[str, float], dict[str, float], int, float]] = {}
         # rates and capf depend only on the job's shape (its JobPools, memoised per shape by the
@@ -55,7 +61,7 @@ def maxmin_allocator(heterogeneity_aware: bool, second_phase: bool = False) -> A
             rates_key, capf_key, rates, capf = row
             spec = jv.spec
             n = spec.num_devices
-            w = job_weight(spec, tenants)
+            w = job_weight(spec, tenants) if split is None else split[jv.id]
             key = (spec.job_type if heterogeneity_aware else "", n, w, rates_key, capf_key)
             ids = members.get(key)
             if ids is None:
@@ -83,6 +89,14 @@ def maxmin_allocator(heterogeneity_aware: bool, second_phase: bool = False) -> A
         return alloc, res.basis if res.basis is not None else warm
 
     return allocate
+
+
+def _tenant_weights(inp: AllocInput) -> dict[str, float]:
+    """w_j = W_t p_j / sum_{k of t} p_k over the allocator's jobs (tenant weights 1 when unknown)."""
+    tenants = inp.snapshot.tenants
+    jobs = [TenantJob(jv.id, jv.spec.tenant, jv.spec.priority_weight) for jv in inp.jobs]
+    weights = {j.tenant: float(getattr(tenants.get(j.tenant), "weight", 1.0)) for j in jobs}
+    return tenant_job_weights(jobs, weights)
 
 
 def _shape_row(jp: JobPools, inp: AllocInput, n_pools: dict[str, int], heterogeneity_aware: bool) -> _ShapeRow:

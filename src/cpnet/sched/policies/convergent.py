@@ -60,7 +60,7 @@ class DeferringPolicy:
         return self.inner.decide(snapshot)
 
 
-_COMMON: dict[str, Any] = {"round_s": 360.0, "reset_interval_s": 1920.0, "work_conserving": True, "second_phase": True}
+_COMMON: dict[str, Any] = {"round_s": 360.0, "reset_interval_s": 1920.0, "work_conserving": True, "second_phase": True, "tenant_share": False}
 _WEIGHTS = ("w_transfer", "w_latency", "w_cost", "w_carbon", "w_power")
 
 
@@ -73,7 +73,7 @@ def _build(name: str, params: Mapping[str, Any], defer: str | None) -> RoundPoli
         carbon=float(params["w_carbon"]),
         power=float(params["w_power"]),
     )
-    allocate = maxmin_allocator(True, bool_param(params["second_phase"], "second_phase"))
+    allocate = maxmin_allocator(True, bool_param(params["second_phase"], "second_phase"), bool_param(params["tenant_share"], "tenant_share"))
     inner = RoundPolicy(round_params(params, fastest_first=True), allocate, name, profile=profile)
     if defer is None or not bool_param(params.get("defer", True), "defer"):
         return inner

@@ -8,7 +8,8 @@ realised by Gavel's round-based mechanism (cpnet.sched.rounds: 360 s rounds, pri
 / fraction of time received, ties by deficit, models fastest first, whole gangs at one pool).
 Params: round_s (360), reset_interval_s (1920); improvements over Gavel, off by default (the
 faithful setting): second_phase (maximise total throughput at the max-min optimum, maxmin_lp) and
-work_conserving (spare devices to jobs without allocation, rounds).
+work_conserving (spare devices to jobs without allocation, rounds), tenant_share (a tenant's
+jobs share its weight, maxmin_alloc).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from cpnet.sched.registry import register
 from cpnet.sched.rounds import RoundPolicy, bool_param, round_params
 
 
-@register("gavel-las", {"round_s": 360.0, "reset_interval_s": 1920.0, "second_phase": False, "work_conserving": False})
+@register("gavel-las", {"round_s": 360.0, "reset_interval_s": 1920.0, "second_phase": False, "work_conserving": False, "tenant_share": False})
 def make_gavel_las(params: Mapping[str, Any]) -> RoundPolicy:
     """gavel-las = allocator `maxmin_allocator(heterogeneity_aware=True)` in Gavel's rounds (models
     fastest first) + DEFAULT_PROFILE's filters and scores."""
-    allocate = maxmin_allocator(True, bool_param(params["second_phase"], "second_phase"))
+    allocate = maxmin_allocator(True, bool_param(params["second_phase"], "second_phase"), bool_param(params["tenant_share"], "tenant_share"))
     return RoundPolicy(round_params(params, fastest_first=True), allocate, "gavel-las", profile=DEFAULT_PROFILE)

@@ -9,7 +9,8 @@ deficit; models visited in a seeded random order each round, as Gavel shuffles w
 agnostic policies). See cpnet.sched.rounds and cpnet.sched.maxmin_lp.
 Params: round_s (360), reset_interval_s (1920); improvements over Gavel, off by default (the
 faithful setting): second_phase (maximise total throughput at the max-min optimum, maxmin_lp) and
-work_conserving (spare devices to jobs without allocation, rounds).
+work_conserving (spare devices to jobs without allocation, rounds), tenant_share (a tenant's
+jobs share its weight, maxmin_alloc).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from cpnet.sched.registry import register
 from cpnet.sched.rounds import RoundPolicy, bool_param, round_params
 
 
-@register("las", {"round_s": 360.0, "reset_interval_s": 1920.0, "second_phase": False, "work_conserving": False})
+@register("las", {"round_s": 360.0, "reset_interval_s": 1920.0, "second_phase": False, "work_conserving": False, "tenant_share": False})
 def make_las(params: Mapping[str, Any]) -> RoundPolicy:
     """las = allocator `maxmin_allocator(heterogeneity_aware=False)` in Gavel's rounds (models
     in a seeded shuffle) + DEFAULT_PROFILE's filters and scores."""
-    allocate = maxmin_allocator(False, bool_param(params["second_phase"], "second_phase"))
+    allocate = maxmin_allocator(False, bool_param(params["second_phase"], "second_phase"), bool_param(params["tenant_share"], "tenant_share"))
     return RoundPolicy(round_params(params, fastest_first=False), allocate, "las", profile=DEFAULT_PROFILE)
