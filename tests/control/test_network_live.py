@@ -50,6 +50,6 @@ def test_the_snapshot_carries_the_energy_values_at_the_wall_clock(tmp_path: Path
     rec, _store, clock = _reconciler(tmp_path, EnergySignals(0.0, {"west": SiteEnergy(price_usd_per_kwh=price)}))
     for now, want in ((1000.0, 0.30), (2500.0, 0.05)):
         clock.set(now)
-        snap = rec.snapshot({}, clock.now())
+        snap = rec.snapshot(clock.now())
         assert {s.id: s.price_usd_per_kwh for s in snap.sites}["west"] == want
         assert snap.energy is not None

@@ -18,7 +18,9 @@ Each step, in order (Ray autoscaler v2's shape: observe first, then act):
    Metering: each ended attempt records the device-seconds the engine reported (Ray task timing,
    Slurm accounting; `device_s_source` "engine"), or cpnet's own clock when it reported none
    ("cpnet"), and the engine's device-counter energy (NVML) when present.
-3. Decide: a Snapshot is built from the store and `schedule()` is called with the same policy and
+3. Decide: a Snapshot is built from the live view of the store (`cpnet.control.live`: the active
+   jobs follow the store's change feed, and only a job that changed gets a new JobView, so a step
+   costs what changed, not the backlog) and `schedule()` is called with the same policy and
    parameters as the simulator: event-driven policies when something changed, round-based ones
    at every multiple of their round. `policy_state` is carried from the previous Decision, and
    reset to None when the reconciler itself requeued jobs or a job arrived out of order.
@@ -45,7 +47,8 @@ from time import perf_counter
 from typing import Any
 
 from cpnet.control.jobspec import job_spec
-from cpnet.control.store.store import JobRecord, Store
+from cpnet.control.live import LiveJobs, LiveSites
+from cpnet.control.store.store import JobRecord, SiteRecord, Store
 from cpnet.control.throughput import ControlThroughput
 from cpnet.core.clock import Clock
 from cpnet.core.energy import EnergySignals
@@ -79,6 +82,9 @@ class ReconcilerConfig:
     site_heartbeat_s: float = 10.0  # how often executor inventories are written as heartbeats
     site_timeout_s: float = 60.0  # an executor site without heartbeat this long goes DOWN
     preempt_wait_s: float = 5.0  # how long a step waits for preempted processes to stop
+    # Wait reasons a decision works out: the queue's first this many jobs, as many arrivals, and as
+    # many more of a sweep through the rest (a long queue's tail is refreshed once per sweep).
+    wait_reason_batch: int = 250
 
 
 @dataclass
@@ -127,13 +133,23 @@ class Reconciler:
         self._waiting_noted: set[str] = set()  # jobs told they wait for a down site
         self._wait_reason: dict[str, str] = {}  # pending job -> the reason last written to its row
         self._wait_index: NetworkIndex | None = None
+        self._wait_sweep = 0  # where the next sweep batch of wait reasons starts, in the queue
+        self._unnoted: list[str] = []  # arrivals since the last decision (their wait reasons come first)
+        # A long queue's pass of wait reasons: (snapshot, decision, views of the jobs it moved, jobs left).
+        self._wait_pass: tuple[Snapshot, Decision, tuple[JobView, ...], int] | None = None
+        self._live = LiveJobs(store, self._view)
+        self._live_sites = LiveSites(store)
+        # The up and down sites and the up pools' devices, as of `_net_of` (the records they came from).
+        self._net_of: tuple[SiteRecord, ...] | None = None
+        self._net: tuple[tuple[Site, ...], tuple[Site, ...], dict[tuple[str, str], int]] = ((), (), {})
 
     # -- recovery ---------------------------------------------------------------------------------
     def recover(self) -> dict[str, str]:
         """Adopt or requeue every job a previous server may have left running; job id -> what happened."""
         now = self.clock.now()
         out: dict[str, str] = {}
-        for job in self.store.active_jobs():
+        self._refresh()
+        for job in sorted(self._live.jobs.values(), key=lambda j: j.seq):
             if job.state not in HOLDING and job.released:
                 continue
             if self.executor.adopt(job.id, job.attempt, job.handle or ""):
@@ -161,15 +177,18 @@ class Reconciler:
         report = StepReport(now)
         self._sync_sites(now)
         self._expire_avoidances(now)
-        jobs = {j.id: j for j in self.store.active_jobs()}
+        self._refresh()
+        jobs = self._live.jobs  # a live mapping: each `_refresh` brings it up to date
         self._passive_sync(self.executor.observe(), jobs, now, report)
         if self._last_heartbeat_s == -math.inf:  # a job was lost: re-read inventories before placing
             self._sync_sites(now)
-        jobs = {j.id: j for j in self.store.active_jobs()}
-        if self._due(now, jobs):
+        self._refresh()
+        if self._due(now):
             t0 = perf_counter()
-            self._decide_and_act(jobs, now, report)
+            self._decide_and_act(now, report)
             report.decide_s = perf_counter() - t0
+        else:
+            self._sweep_wait_reasons()
         if len(self._specs) > 2 * len(jobs) + 1000:  # forget specs of ended jobs
             self._specs = {k: v for k, v in self._specs.items() if k in jobs}
             self._avoid = {k: v for k, v in self._avoid.items() if k in jobs}
@@ -177,12 +196,16 @@ class Reconciler:
             self._wait_reason = {k: v for k, v in self._wait_reason.items() if k in jobs}
         return report
 
-    def _due(self, now: float, jobs: Mapping[str, JobRecord]) -> bool:
-        new = [j for j in jobs.values() if j.id not in self._specs]
+    def _refresh(self) -> None:
+        """Bring the live jobs up to date with the store; an arrival makes the next decision due."""
+        new = self._live.refresh()
         if new:
+            self._unnoted += (j.id for j in new)
             self._dirty = True
             if min(j.submitted_s for j in new) < self._tail_arrival_s:
                 self._policy_state = None  # an arrival older than one already seen: full rescan
+
+    def _due(self, now: float) -> bool:
         round_s = self.policy.round_s
         if round_s is None:
             return self._dirty
@@ -197,12 +220,13 @@ class Reconciler:
         if now - self._last_heartbeat_s >= self.config.site_heartbeat_s:
             self._last_heartbeat_s = now
             reported = self.executor.inventory()
-            for known in self.store.list_sites():  # an executor's site it no longer reports is gone
+            records = {r.site.id: r for r in self._live_sites.records()}
+            for known in records.values():  # an executor's site it no longer reports is gone
                 if known.source == "executor" and known.site.id not in reported and known.state == SiteState.UP:
                     self.store.set_site_state(known.site.id, SiteState.DOWN)
                     self._dirty = True
             for site_id, inv in reported.items():
-                rec = self.store.get_site(site_id)
+                rec = records.get(site_id)  # only this iteration writes this site: the record is current
                 usable = any(n > 0 for n in inv.values())
                 if rec is None:
                     self.store.upsert_site(Site(site_id, Tier.EDGE, "local", 0.0, 0.0, dict(inv)), "executor", now, self.config.site_timeout_s)
@@ -217,7 +241,7 @@ class Reconciler:
                     if dict(rec.site.inventory) != dict(inv) or rec.state == SiteState.DOWN:
                         self._dirty = True
                     self.store.heartbeat(site_id, now, inv)
-        for rec in self.store.list_sites():
+        for rec in self._live_sites.records():
             timeout = rec.heartbeat_timeout_s
             if rec.state == SiteState.UP and timeout is not None and rec.heartbeat_s is not None and now - rec.heartbeat_s > timeout:
                 self.store.set_site_state(rec.site.id, SiteState.DOWN)
@@ -241,7 +265,7 @@ class Reconciler:
                     self.executor.forget(job.id)
                 continue
             if job.state == JobState.SCHEDULED:  # launched before a crash, handle never recorded
-                self._mark_running(job, o.handle, now)
+                self._mark_running([(job, o.handle)], now)
                 if o.status is RunStatus.RUNNING:
                     continue
                 job = self.store.get_job(job.id)  # it also ended while we were down: record that too
@@ -339,6 +363,7 @@ class Reconciler:
             if gone:
                 self._policy_state = None  # the job's allowed sites changed: policies rescan
                 self._dirty = True
+                self._live.invalidate((job_id,))  # its view's spec names the sites it avoids
 
     def _retry_spec(self, spec: JobSpec) -> JobSpec:
         """`spec` marked to avoid the sites it was lost on (the scheduler uses them only when no
@@ -347,42 +372,42 @@ class Reconciler:
         return replace(spec, avoid_sites=frozenset(avoid)) if avoid else spec
 
     # -- decide and act ---------------------------------------------------------------------------
-    def snapshot(self, jobs: Mapping[str, JobRecord], now: float) -> Snapshot:
-        records = self.store.list_sites()
-        sites = tuple(r.site for r in records if r.state == SiteState.UP)
+    def snapshot(self, now: float) -> Snapshot:
+        """What the scheduler sees now: the up sites, their free devices and the active jobs' views."""
+        records = self._live_sites.records()
+        if records is not self._net_of:
+            up = tuple(r.site for r in records if r.state == SiteState.UP)
+            down = tuple(r.site for r in records if r.state != SiteState.UP)  # the scheduler tells wait from fail with these
+            self._net_of, self._net = records, (up, down, {(s.id, m): n for s in up for m, n in s.inventory.items() if n > 0})
+        sites, down, capacity = self._net
         if self.energy is not None:  # the values in force now; the scheduler ranks by them
             sites = tuple(self.energy.site_at(s, now) for s in sites)
-        down = tuple(r.site for r in records if r.state != SiteState.UP)  # the scheduler tells wait from fail with these
-        free = {(s.id, m): n for s in sites for m, n in s.inventory.items() if n > 0}
-        views = []
-        for job in sorted(jobs.values(), key=lambda j: (j.submitted_s, j.seq)):
-            holding = job.state in HOLDING or (job.state == JobState.CANCELLED and not job.released)
-            if holding and job.site is not None and job.accelerator is not None and job.num_devices:
-                pool = (job.site, job.accelerator)
-                if pool in free:
-                    free[pool] = max(free[pool] - job.num_devices, 0)
-            if job.state == JobState.PENDING:
-                views.append(
-                    JobView(self._retry_spec(self._spec(job)), None, now, job.attained_device_s, job.steps_done, 0.0, restarts=max(job.attempt - 1, 0))
-                )
-            elif job.state in HOLDING and job.site and job.accelerator and job.num_devices:
-                spec = self._spec(job)
-                p = Placement(job.id, job.site, job.accelerator, job.num_devices)
-                as_of = job.started_s if job.started_s is not None else now
-                views.append(
-                    JobView(
-                        spec, p, as_of, job.attained_device_s, job.steps_done, self._rate(spec, p.accelerator, p.num_devices), restarts=max(job.attempt - 1, 0)
-                    )
-                )
-        if views:
-            self._tail_arrival_s = max(self._tail_arrival_s, max(v.spec.arrival_s for v in views))
+        held = self._live.held
+        free = {pool: max(n - held.get(pool, 0), 0) for pool, n in capacity.items()}
+        views = self._live.views(now)
+        if views:  # in arrival order: the last arrived last
+            self._tail_arrival_s = max(self._tail_arrival_s, views[-1].spec.arrival_s)
         tenants = {tid: Tenant(tid, w) for tid, w in self.store.tenants().items()}
-        return Snapshot(
-            now, sites, tuple(views), free, self.throughput, self.catalog, self.links, tenants, self.config.seed, self._policy_state, down, self.energy
-        )
+        return Snapshot(now, sites, views, free, self.throughput, self.catalog, self.links, tenants, self.config.seed, self._policy_state, down, self.energy)
 
-    def _decide_and_act(self, jobs: Mapping[str, JobRecord], now: float, report: StepReport) -> None:
-        snap = self.snapshot(jobs, now)
+    def _view(self, job: JobRecord, now: float) -> tuple[JobView | None, bool]:
+        """A job's view for `LiveJobs`, and whether it holds until the job changes. A waiting job's
+        quantities do not grow (rate 0), so its `as_of_s` is only a label: its submission time.
+        A placed job not yet started accrues nothing until it starts: as of now, made at each snapshot."""
+        restarts = max(job.attempt - 1, 0)
+        if job.state == JobState.PENDING:
+            return JobView(self._retry_spec(self._spec(job)), None, job.submitted_s, job.attained_device_s, job.steps_done, 0.0, restarts=restarts), True
+        if job.state in HOLDING and job.site and job.accelerator and job.num_devices:
+            spec = self._spec(job)
+            p = Placement(job.id, job.site, job.accelerator, job.num_devices)
+            as_of = job.started_s if job.started_s is not None else now
+            rate = self._rate(spec, p.accelerator, p.num_devices)
+            return JobView(spec, p, as_of, job.attained_device_s, job.steps_done, rate, restarts=restarts), job.started_s is not None
+        return None, True
+
+    def _decide_and_act(self, now: float, report: StepReport) -> None:
+        jobs = self._live.jobs
+        snap = self.snapshot(now)
         decision: Decision = schedule(snap, self.policy)
         self._policy_state = decision.policy_state
         self._dirty = False
@@ -398,7 +423,9 @@ class Reconciler:
         if stop and not self._stop_all(stop, jobs, now, report):
             self._dirty = True  # devices not yet free: place nothing this step, retry next one
             return
-        fresh = {j.id: j for j in self.store.active_jobs()} if stop else dict(jobs)
+        if stop:
+            self._refresh()  # the stopped jobs were requeued
+        fresh = jobs
         changes: list[tuple[JobRecord, JobState, str, str, Mapping[str, Any]]] = []
         for inf in decision.infeasible:
             job = fresh.get(inf.job_id)
@@ -454,18 +481,58 @@ class Reconciler:
                     "preempted": len(decision.preemptions),
                     "infeasible": len(decision.infeasible),
                     "placements": shown,
-                    "pending": sum(1 for j in jobs.values() if j.state == JobState.PENDING),
+                    "pending": self._live.pending,
                 },
             )
-        for (job, dst, *_), ok in zip(changes, applied, strict=True):
+        started: list[tuple[JobRecord, str]] = []
+        for (job, dst, _, _, fields), ok in zip(changes, applied, strict=True):
             if ok and dst == JobState.SCHEDULED:
                 report.scheduled += 1
-                self._launch(self.store.get_job(job.id), now, report)  # type: ignore[arg-type]
+                row = replace(job, state=dst, version=job.version + 1, **fields)  # the row as the versioned update wrote it
+                handle = self._launch(row, now, report)
+                if handle is not None:
+                    started.append((row, handle))
+        self._mark_running(started, now)  # one commit for the whole batch, not two per job
 
     def _note_wait_reasons(self, snap: Snapshot, decision: Decision) -> None:
-        """Write why each waiting job waits (`cpnet job list`), only where it changed since the last write."""
+        """Write why waiting jobs wait (`cpnet job list`), only where it changed since the last write.
+
+        A short queue is done whole at each decision. In a long one a decision does the first
+        `wait_reason_batch` jobs and the arrivals since the last decision, and starts a pass through
+        the rest that each step (`_sweep_wait_reasons`) advances by one batch: a step's cost, and the
+        rows it writes, stay bounded however long the queue is."""
         self._wait_index = index_for(snap, self._wait_index)
-        reasons = wait_reasons(snap, decision, self._wait_index, self.policy.name)
+        k = self.config.wait_reason_batch
+        arrived, self._unnoted = self._unnoted[:k], []
+        if len(snap.jobs) <= 3 * k:
+            self._wait_pass = None
+            self._write_wait_reasons(snap, decision)
+            return
+        named = [p.job_id for p in decision.placements] + list(decision.preemptions)
+        moved = tuple(v for v in map(self._live.view, named) if v is not None)  # their old placements free devices
+        self._wait_pass = (snap, decision, moved, len(snap.jobs) - k)
+        fresh = tuple(v for v in map(self._live.view, arrived) if v is not None)
+        self._write_wait_reasons(replace(snap, jobs=(*snap.jobs[:k], *fresh, *moved)), decision)
+        self._sweep_wait_reasons()
+
+    def _sweep_wait_reasons(self) -> None:
+        """The next batch of the pass through a long queue that the last decision started, if unfinished.
+        Until a decision comes, that decision's snapshot still says what the devices are doing."""
+        if self._wait_pass is None:
+            return
+        snap, decision, moved, left = self._wait_pass
+        if left <= 0:
+            self._wait_pass = None
+            return
+        k = self.config.wait_reason_batch
+        start = self._wait_sweep if k <= self._wait_sweep < len(snap.jobs) else k
+        self._wait_sweep = start + k
+        self._wait_pass = (snap, decision, moved, left - k)
+        self._write_wait_reasons(replace(snap, jobs=(*snap.jobs[start : start + k], *moved)), decision)
+
+    def _write_wait_reasons(self, snap: Snapshot, decision: Decision) -> None:
+        assert self._wait_index is not None
+        reasons = wait_reasons(snap, decision, self._wait_index, self.policy.name, round_based=self.policy.round_s is not None)
         changed = {jid: r for jid, r in reasons.items() if self._wait_reason.get(jid) != r}
         if changed:
             self.store.set_wait_reasons(changed)
@@ -484,7 +551,8 @@ class Reconciler:
         while pending:
             obs = {o.job_id: o for o in self.executor.observe() if o.job_id in pending}
             stopped = [o for o in obs.values() if o.status is not RunStatus.RUNNING]
-            fresh = {j.id: j for j in self.store.active_jobs()}
+            self._refresh()
+            fresh = self._live.jobs
             for o in stopped:
                 if o.job_id in fresh:
                     self._record_end(fresh[o.job_id], o, now, report)
@@ -496,7 +564,9 @@ class Reconciler:
                 _time.sleep(0.02)
         return True
 
-    def _launch(self, job: JobRecord, now: float, report: StepReport) -> None:
+    def _launch(self, job: JobRecord, now: float, report: StepReport) -> str | None:
+        """Start the job's process; its handle, or None when the launch failed (the job is then
+        failed or requeued here). The caller records the handle (`_mark_running`)."""
         spec = self._spec(job)
         p = Placement(job.id, job.site or "", job.accelerator or "", job.num_devices or 0)
         env = {str(k): str(v) for k, v in (job.spec.get("env") or {}).items()}
@@ -522,7 +592,7 @@ class Reconciler:
             self.store.transition(job, JobState.FAILED, now, "launch-refused", why, finished_s=now, released=True, reason=why)
             report.ended.append(job.id)
             self._dirty = True
-            return
+            return None
         except Exception as exc:  # infrastructure failure: back to the queue, counted against the retry limit
             if job.lost_count >= self.config.retry_limit:
                 why = f"retry limit hit: launch failed {job.lost_count + 1} times (retry_limit={self.config.retry_limit}); last: {exc}"
@@ -539,14 +609,14 @@ class Reconciler:
                 report.requeued.append(job.id)
             self._policy_state = None
             self._dirty = True
-            return
-        self._mark_running(job, handle, now)
+            return None
         report.launched.append(job.id)
+        return handle
 
-    def _mark_running(self, job: JobRecord, handle: str, now: float) -> None:
-        started = dict(handle=handle, started_s=now)
-        if self.store.transition(job, JobState.RUNNING, now, "started", f"{self.executor.name} handle {handle}", **started):
-            self.store.start_attempt(self.store.get_job(job.id), now)  # type: ignore[arg-type]
+    def _mark_running(self, started: Sequence[tuple[JobRecord, str]], now: float) -> None:
+        """SCHEDULED -> RUNNING with each (job, handle), and each attempt's usage row opened."""
+        if started:
+            self.store.start_jobs([(job, handle, f"{self.executor.name} handle {handle}") for job, handle in started], now)
 
     # -- helpers ----------------------------------------------------------------------------------
     def _spec(self, job: JobRecord) -> JobSpec:
@@ -557,7 +627,7 @@ class Reconciler:
         return spec
 
     def _paths(self) -> Paths:
-        sites = tuple(r.site.id for r in self.store.list_sites())
+        sites = tuple(r.site.id for r in self._live_sites.records())
         if self._paths_cache is None or self._paths_cache[0] != sites:
             self._paths_cache = (sites, Paths.build(sites, self.links))
         return self._paths_cache[1]

@@ -9,17 +9,15 @@ Contracts:
 - Every write of a job row adds a `job_events` row in the same transaction, and event sequence
   numbers are assigned in commit order (SQLite has one writer; on PostgreSQL job-writing
   transactions take one advisory lock first). The events table is therefore a change feed:
-  `active_jobs()` reads only the jobs named by events newer than the last one it saw.
+  `job_changes(after)` reads only the jobs named by events newer than `after`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import operator
 import os
 import re
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import QueuePool
 
@@ -102,7 +100,6 @@ class SiteRecord:
 
 _LIVE_STATES = (JobState.PENDING.value, JobState.SCHEDULED.value, JobState.RUNNING.value)
 _FEED_LOCK_KEY = 0x63706E6574  # PostgreSQL advisory lock serializing job writes ("cpnet")
-_SEQ = operator.attrgetter("seq")
 
 
 SHORT_ID_HEX = 6  # the fewest hex digits of a job id shown as its short form
@@ -266,10 +263,6 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-        # The reconciler's view of the active jobs, kept current from the change feed.
-        self._active: dict[str, JobRecord] = {}
-        self._feed_seq: int | None = None  # last job_events.seq applied to `_active`
-        self._active_lock = threading.Lock()
 
     # -- schema -----------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -715,41 +708,28 @@ class Store:
     # -- jobs: reconciler side --------------------------------------------------------------------
     def active_jobs(self) -> list[JobRecord]:
         """Jobs the reconciler must look at: waiting, placed, running, or cancelled but not released
-        (ordered by seq), as committed now.
+        (ordered by seq), as committed now. One full read; `cpnet.control.live_jobs` follows them
+        incrementally through `job_changes`."""
+        return self.job_changes(None)[1]
 
-        The first call reads them all; later calls read only the jobs named by events newer than
-        the last event seen (the change feed), so a step costs what changed, not the backlog.
+    def job_changes(self, after_seq: int | None) -> tuple[int, list[JobRecord]]:
+        """The change feed: (feed position, jobs), jobs in seq order.
+
+        `after_seq` None: every active job (as `active_jobs`), current at least as of the position
+        returned. Else the jobs named by events in (after_seq, position], in whatever state they
+        are now (a job that left the active set is among them); none when nothing happened.
+        The position is read first: a change committed after it is named again by the next call.
         """
-        with self._active_lock:
-            with self.engine.connect() as c:
-                if self._feed_seq is None:
-                    # The feed position is read first: a change committed after it is re-read next time.
-                    self._feed_seq = int(c.execute(select(func.coalesce(func.max(t.job_events.c.seq), 0))).scalar_one())
-                    q = select(t.jobs).where((t.jobs.c.state.in_(_LIVE_STATES)) | (t.jobs.c.released == False)).order_by(t.jobs.c.seq)  # noqa: E712
-                    self._active = {r.id: _job(r) for r in c.execute(q)}
-                    return list(self._active.values())
-                top = int(c.execute(select(func.coalesce(func.max(t.job_events.c.seq), 0))).scalar_one())
-                if top <= self._feed_seq:
-                    return list(self._active.values())
-                named = select(t.job_events.c.job_id).where(and_(t.job_events.c.seq > self._feed_seq, t.job_events.c.seq <= top))
-                changed = [_job(row) for row in c.execute(select(t.jobs).where(t.jobs.c.id.in_(named)))]
-                self._feed_seq = top
-            # `_active` is kept in seq order: jobs arrive in seq order and a job that leaves the
-            # active set never returns (terminal states are final), so a re-sort is rare.
-            changed.sort(key=_SEQ)
-            last = next(reversed(self._active.values())).seq if self._active else -1
-            in_order = True
-            for job in changed:
-                if job.state.value in _LIVE_STATES or not job.released:
-                    if job.id not in self._active:
-                        in_order = in_order and job.seq > last
-                        last = max(last, job.seq)
-                    self._active[job.id] = job
-                else:
-                    self._active.pop(job.id, None)
-            if not in_order:
-                self._active = dict(sorted(self._active.items(), key=lambda kv: kv[1].seq))
-            return list(self._active.values())
+        with self.engine.connect() as c:
+            top = int(c.execute(select(func.coalesce(func.max(t.job_events.c.seq), 0))).scalar_one())
+            if after_seq is None:
+                q = select(t.jobs).where((t.jobs.c.state.in_(_LIVE_STATES)) | (t.jobs.c.released == False))  # noqa: E712
+            elif top <= after_seq:
+                return top, []
+            else:
+                named = select(t.job_events.c.job_id).where(and_(t.job_events.c.seq > after_seq, t.job_events.c.seq <= top))
+                q = select(t.jobs).where(t.jobs.c.id.in_(named))
+            return top, [_job(r) for r in c.execute(q.order_by(t.jobs.c.seq))]
 
     def transition(self, job: JobRecord, dst: JobState, now_s: float, kind: str, message: str = "", **fields: Any) -> bool:
         """Apply `job.state -> dst` if the row still has `job.version`; False if it changed meanwhile.
@@ -803,28 +783,59 @@ class Store:
     def set_wait_reasons(self, reasons: Mapping[str, str]) -> None:
         """Set the `reason` of pending jobs (why each waits), in one transaction. Not versioned and
         no event: a wait reason is a view of the last decision, and a job no longer pending keeps its own."""
+        # Plain values to the driver (a reconciler step writes hundreds of these; SQLAlchemy's per-row
+        # parameter processing would cost more than the updates): SQLite an executemany, PostgreSQL
+        # one UPDATE ... FROM unnest(arrays) instead of a round trip per row.
+        pending = JobState.PENDING.value
         with self.engine.begin() as c:
-            stmt = update(t.jobs).where(and_(t.jobs.c.id == bindparam("jid"), t.jobs.c.state == JobState.PENDING.value)).values(reason=bindparam("why"))
-            c.execute(stmt, [{"jid": k, "why": v} for k, v in reasons.items()])
+            if self.sqlite:
+                c.exec_driver_sql(f"UPDATE {t.jobs.name} SET reason = ? WHERE id = ? AND state = '{pending}'", [(v, k) for k, v in reasons.items()])
+            else:
+                c.exec_driver_sql(
+                    f"UPDATE {t.jobs.name} AS j SET reason = u.why FROM unnest(%s::text[], %s::text[]) AS u(id, why) WHERE j.id = u.id AND j.state = '{pending}'",
+                    (list(reasons), list(reasons.values())),
+                )
 
     def add_event(self, job_id: str, now_s: float, kind: str, message: str) -> None:
         with self.engine.begin() as c:
             self._feed_lock(c)
             c.execute(insert(t.job_events).values(job_id=job_id, t_s=now_s, kind=kind, message=message))
 
-    def start_attempt(self, job: JobRecord, now_s: float) -> None:
+    def start_jobs(self, started: Sequence[tuple[JobRecord, str, str]], now_s: float) -> list[bool]:
+        """In ONE transaction, each launched (job as SCHEDULED, handle, event message): RUNNING with
+        its handle and started_s, its event, and its attempt's usage row opened. Returns which
+        applied; a job changed meanwhile (a cancel) is skipped, as `transition` skips it. The events
+        and usage rows go in one multi-row INSERT each (a round trip per statement is what costs)."""
+        for job, *_ in started:
+            check_transition(job.id, job.state, JobState.RUNNING)
+        out: list[bool] = []
         with self.engine.begin() as c:
-            c.execute(
-                insert(t.attempts).values(
-                    job_id=job.id,
-                    attempt=job.attempt,
-                    tenant_id=job.tenant_id,
-                    site=job.site,
-                    accelerator=job.accelerator,
-                    num_devices=job.num_devices,
-                    start_s=now_s,
+            self._feed_lock(c)
+            for job, handle, _ in started:
+                stmt = update(t.jobs).where(and_(t.jobs.c.id == job.id, t.jobs.c.version == job.version))
+                out.append(c.execute(stmt.values(state=JobState.RUNNING.value, version=job.version + 1, handle=handle, started_s=now_s)).rowcount == 1)
+            applied = [(job, message) for (job, _, message), ok in zip(started, out, strict=True) if ok]
+            if applied:
+                c.execute(
+                    insert(t.job_events),
+                    [dict(job_id=j.id, t_s=now_s, kind="started", from_state=j.state.value, to_state=JobState.RUNNING.value, message=m) for j, m in applied],
                 )
-            )
+                c.execute(
+                    insert(t.attempts),
+                    [
+                        dict(
+                            job_id=j.id,
+                            attempt=j.attempt,
+                            tenant_id=j.tenant_id,
+                            site=j.site,
+                            accelerator=j.accelerator,
+                            num_devices=j.num_devices,
+                            start_s=now_s,
+                        )
+                        for j, _ in applied
+                    ],
+                )
+        return out
 
     def end_attempt(
         self,
@@ -932,6 +943,23 @@ class Store:
             row = c.execute(select(t.sites).where(t.sites.c.id == site_id)).first()
         return None if row is None else _site(row)
 
-    def list_sites(self) -> list[SiteRecord]:
+    def list_sites(self, ids: Sequence[str] | None = None) -> list[SiteRecord]:
+        """Every site (or those of `ids`), in id order."""
+        q = select(t.sites).order_by(t.sites.c.id)
+        if ids is not None:
+            q = q.where(t.sites.c.id.in_(list(ids)))
         with self.engine.connect() as c:
-            return [_site(r) for r in c.execute(select(t.sites).order_by(t.sites.c.id))]
+            return [_site(r) for r in c.execute(q)]
+
+    def sites_stamp(self) -> tuple[int, int]:
+        """(sites, sum of their versions): every write of a site row raises its version and none is
+        deleted, so the stamp moves exactly when a site was added or written. One aggregate row."""
+        with self.engine.connect() as c:
+            n, total = c.execute(select(func.count(), func.coalesce(func.sum(t.sites.c.version), 0)).select_from(t.sites)).one()
+        return int(n), int(total)
+
+    def site_versions(self) -> dict[str, int]:
+        """Site id -> its row's version, in id order: every write of a site row raises its version
+        (and none is deleted), so a reader that keeps records by (id, version) re-reads only these."""
+        with self.engine.connect() as c:
+            return {r.id: r.version for r in c.execute(select(t.sites.c.id, t.sites.c.version).order_by(t.sites.c.id))}
