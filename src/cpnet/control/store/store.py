@@ -821,7 +821,7 @@ class Store:
                     [dict(job_id=j.id, t_s=now_s, kind="started", from_state=j.state.value, to_state=JobState.RUNNING.value, message=m) for j, m in applied],
                 )
                 c.execute(
-                    insert(t.attempts),
+                    self._insert_ignore(t.attempts),  # a row of this attempt may exist already (an adopted job whose start was recorded)
                     [
                         dict(
                             job_id=j.id,
