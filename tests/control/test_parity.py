@@ -51,8 +51,15 @@ def _jobs() -> list[JobSpec]:
 
 
 def _control_plane(
-    tmp_path: Path, jobs: list[JobSpec], policy: str, sites: tuple[Site, ...] = SITES, energy: EnergySignals | None = None
+    tmp_path: Path,
+    jobs: list[JobSpec],
+    policy: str,
+    sites: tuple[Site, ...] = SITES,
+    energy: EnergySignals | None = None,
+    restart_at_s: float | None = None,
 ) -> dict[str, list[tuple[float, str, str, int]]]:
+    """Placements of the control plane, job by job; with `restart_at_s`: the server restarts (a new
+    store connection and reconciler; the executor's runs go on, as processes outlive a server)."""
     store = Store(f"sqlite:///{tmp_path / 'parity.db'}")
     store.migrate()
     for s in sites:
@@ -76,6 +83,11 @@ def _control_plane(
             break
         t = 0.0 if first else min(t_arr, t_fin, t_round)  # round-based policies decide at 0, R, 2R, ...
         first = False
+        if restart_at_s is not None and t >= restart_at_s:
+            restart_at_s = None
+            store.close()
+            store = Store(f"sqlite:///{tmp_path / 'parity.db'}")
+            rec = Reconciler(store, ex, clock, config, throughput=throughput, catalog=catalog, energy=energy)
         clock.set(t)
         while queue and queue[0].arrival_s <= clock.now():
             j = queue.pop(0)
@@ -96,6 +108,19 @@ def test_simulator_and_control_plane_place_identically(tmp_path: Path, policy: s
     sim = {r.job_id: [(round(p.time_s, 6), p.site, p.accelerator, p.num_devices) for p in r.placements] for r in result.records if r.placements}
     live = _control_plane(tmp_path, jobs, policy)
     assert len(sim) >= 3  # the comparison is about real placements
+    assert live == sim
+
+
+@pytest.mark.parametrize("policy", ["gavel-las", "fair-share"])
+def test_a_server_restart_midway_changes_no_placement(tmp_path: Path, policy: str) -> None:
+    """Round accounting (gavel-las) and usage history (fair-share) come back from the store."""
+    jobs = _jobs()
+    catalog = load_catalog()
+    result = run_simulation(scenario=Net(), jobs=jobs, policy=policy, throughput=load_throughputs(catalog), catalog=catalog, seed=0)
+    sim = {r.job_id: [(round(p.time_s, 6), p.site, p.accelerator, p.num_devices) for p in r.placements] for r in result.records if r.placements}
+    ends = sorted(e for r in result.records for e in [r.finish_s] if e is not None)
+    restart = ends[len(ends) // 3]  # after a third of the jobs ended: history and rounds to lose
+    live = _control_plane(tmp_path, jobs, policy, restart_at_s=restart)
     assert live == sim
 
 

@@ -112,6 +112,29 @@ def test_lost_job_avoids_its_site_even_while_the_site_reports_capacity(store: St
     assert store.get_site("a").state == SiteState.UP  # type: ignore[union-attr]
 
 
+def test_a_restart_keeps_the_sites_a_lost_job_avoids(store: Store, tmp_path: Path) -> None:
+    """b is busy: the lost job waits rather than go back to a, and still does after a server restart
+    (the avoid-list is stored with the job); it runs on b once b frees up."""
+    rec, ex, clock = _sim(store, tmp_path, {"a": {"V100": 1}, "b": {"V100": 1}})
+    long = _submit(store, "long", 60.0, sites=["b"])
+    job = _submit(store, "j", 100.0, data_site="a")
+    rec.step()
+    assert (_where(store, long), _where(store, job)) == ((JobState.RUNNING, "b"), (JobState.RUNNING, "a"))
+    ex.fail_site("a")
+    ex.restore_site("a")
+    clock.set(5.0)
+    rec.step()
+    assert _where(store, job) == (JobState.PENDING, None)
+    restarted = Reconciler(store, ex, clock, rec.config)
+    clock.set(6.0)
+    restarted.step()
+    assert _where(store, job) == (JobState.PENDING, None)
+    clock.set(60.0)
+    restarted.step()
+    assert _where(store, long)[0] == JobState.SUCCEEDED
+    assert _where(store, job) == (JobState.RUNNING, "b")
+
+
 def test_lost_job_retries_on_its_site_when_no_other_can_hold_it(store: Store, tmp_path: Path) -> None:
     rec, ex, clock = _sim(store, tmp_path, {"a": {"V100": 2}, "b": {"V100": 1}})
     job = _submit(store, "j", 100.0, devices=2)

@@ -38,6 +38,7 @@ A job is requeued only once its previous process is known to be gone, so it neve
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -49,15 +50,16 @@ from typing import Any
 from cpnet.control.jobspec import job_spec
 from cpnet.control.live import LiveJobs, LiveSites
 from cpnet.control.store.store import JobRecord, SiteRecord, Store
-from cpnet.control.throughput import ControlThroughput
+from cpnet.control.throughput import GENERIC_JOB_TYPE, ControlThroughput
 from cpnet.core.clock import Clock
 from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant, Tier
 from cpnet.core.paths import Paths
-from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot
+from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot, UsageEntry
 from cpnet.core.states import JobState, SiteState
 from cpnet.executors.base import Executor, LaunchRejected, LaunchRequest, Observation, RunStatus
 from cpnet.sched.feasibility import NetworkIndex, index_for
+from cpnet.sched.framework import durable_state, rescanned_state, restored_state
 from cpnet.sched.runner import SchedulerConfig, schedule
 from cpnet.sched.waiting import wait_reasons
 
@@ -123,6 +125,9 @@ class Reconciler:
         self.energy = energy  # price and carbon series read at the wall clock's now (epoch 0)
         self._paths_cache: tuple[tuple[str, ...], Paths] | None = None
         self._policy_state: Any = None
+        self._saved_state: Any = None  # the policy state last stored (durable_state)
+        params = json.dumps(dict(self.config.scheduler.params), sort_keys=True, default=str)
+        self._policy_key = f"{self.config.scheduler.policy} {params}"
         self._dirty = True
         self._next_round_s: float | None = None
         self._recovered = False
@@ -130,6 +135,8 @@ class Reconciler:
         self._tail_arrival_s = -math.inf
         self._last_heartbeat_s = -math.inf
         self._avoid: dict[str, dict[str, float]] = {}  # job id -> site it was lost on -> until when
+        # Ended stretches for policies with fair share over history (Snapshot.usage_log), from the store at recovery.
+        self._usage_log: list[UsageEntry] | None = [] if getattr(self.policy, "reads_usage_log", False) else None
         self._waiting_noted: set[str] = set()  # jobs told they wait for a down site
         self._wait_reason: dict[str, str] = {}  # pending job -> the reason last written to its row
         self._wait_index: NetworkIndex | None = None
@@ -164,10 +171,25 @@ class Reconciler:
                 self.store.update_job(job, now, "released", "process gone after restart", released=True)
                 self.store.end_attempt(job.id, job.attempt, now)
                 out[job.id] = "released"
+        if self._usage_log is not None:
+            self._usage_log[:] = [UsageEntry(t, jt or GENERIC_JOB_TYPE, m, d, e) for t, jt, m, d, e in self.store.ended_stretches()]
+        for job in self._live.jobs.values():  # sites avoided after a loss, as stored with the job
+            kept = {s: until for s, until in (job.avoid or {}).items() if until > now}
+            if kept and job.state == JobState.PENDING:
+                self._avoid[job.id] = kept
+                self._live.invalidate((job.id,))
+        stored = self.store.policy_state(self._policy_key)
+        self._policy_state = restored_state(self.policy, stored[1]) if stored is not None else None
+        self._saved_state = self._policy_state
+        if stored is not None and self._policy_state is not None and self.policy.round_s is not None:
+            # rounds go on on the grid they were on: the next is the one after the last decided
+            self._next_round_s = (math.floor(stored[0] / self.policy.round_s + 1e-9) + 1) * self.policy.round_s
         self._recovered = True
-        self._policy_state = None
         self._dirty = True
         return out
+
+    def _rescan(self) -> None:
+        self._policy_state = rescanned_state(self.policy, self._policy_state)
 
     # -- one step ---------------------------------------------------------------------------------
     def step(self) -> StepReport:
@@ -203,7 +225,7 @@ class Reconciler:
             self._unnoted += (j.id for j in new)
             self._dirty = True
             if min(j.submitted_s for j in new) < self._tail_arrival_s:
-                self._policy_state = None  # an arrival older than one already seen: full rescan
+                self._rescan()  # an arrival older than one already seen
 
     def _due(self, now: float) -> bool:
         round_s = self.policy.round_s
@@ -296,11 +318,12 @@ class Reconciler:
                 ok = self.store.transition(job, JobState.FAILED, now, "retry-limit", why, **{**done, "reason": why})
             else:
                 msg = f"attempt {job.attempt} failed by infrastructure {where} ({o.reason}); requeued, retry {job.lost_count + 1} of {self.config.retry_limit}"
-                ok = self._requeue(job, now, "lost", msg, lost=True, o=o, reason=f"infrastructure failure {where}: {o.reason}")
-                if ok and job.site:
-                    self._avoid.setdefault(job.id, {})[job.site] = now + self.config.lost_site_avoid_s
+                avoid = {**self._avoid.get(job.id, {}), job.site: now + self.config.lost_site_avoid_s} if job.site else None
+                ok = self._requeue(job, now, "lost", msg, lost=True, o=o, reason=f"infrastructure failure {where}: {o.reason}", avoid=avoid)
+                if ok and avoid:
+                    self._avoid[job.id] = avoid
                 report.requeued.append(job.id)
-                self._policy_state = None
+                self._rescan()
         if ok:
             if job.id not in report.requeued:  # _requeue has closed the attempt already
                 self._end_attempt(job, now, o)
@@ -309,9 +332,23 @@ class Reconciler:
             self.executor.forget(job.id)
             self._dirty = True
 
-    def _requeue(self, job: JobRecord, now: float, kind: str, message: str, *, lost: bool, o: Observation | None = None, reason: str | None = None) -> bool:
+    def _requeue(
+        self,
+        job: JobRecord,
+        now: float,
+        kind: str,
+        message: str,
+        *,
+        lost: bool,
+        o: Observation | None = None,
+        reason: str | None = None,
+        avoid: Mapping[str, float] | None = None,
+    ) -> bool:
+        """Back to the queue; `avoid`: the sites it is to avoid from now (site -> until), stored with it."""
         attained, steps = self._progress(job, now)
-        extra = {} if reason is None else {"reason": reason}
+        extra: dict[str, Any] = {} if reason is None else {"reason": reason}
+        if avoid:
+            extra["avoid"] = dict(avoid)
         ok = self.store.transition(
             job,
             JobState.PENDING,
@@ -344,6 +381,8 @@ class Reconciler:
             device_s, source = None, None
         energy = o.energy_kwh if o is not None else None
         self.store.end_attempt(job.id, job.attempt, now, energy, device_s=device_s, device_s_source=source)
+        if self._usage_log is not None and device_s is not None and job.accelerator:
+            self._usage_log.append(UsageEntry(job.tenant_id, self._spec(job).job_type, job.accelerator, device_s, now))
 
     def _progress(self, job: JobRecord, now: float) -> tuple[float, float]:
         if job.started_s is None or job.num_devices is None:
@@ -361,7 +400,7 @@ class Reconciler:
             if not sites:
                 del self._avoid[job_id]
             if gone:
-                self._policy_state = None  # the job's allowed sites changed: policies rescan
+                self._rescan()  # the job's allowed sites changed
                 self._dirty = True
                 self._live.invalidate((job_id,))  # its view's spec names the sites it avoids
 
@@ -388,7 +427,21 @@ class Reconciler:
         if views:  # in arrival order: the last arrived last
             self._tail_arrival_s = max(self._tail_arrival_s, views[-1].spec.arrival_s)
         tenants = {tid: Tenant(tid, w) for tid, w in self.store.tenants().items()}
-        return Snapshot(now, sites, views, free, self.throughput, self.catalog, self.links, tenants, self.config.seed, self._policy_state, down, self.energy)
+        return Snapshot(
+            now,
+            sites,
+            views,
+            free,
+            self.throughput,
+            self.catalog,
+            self.links,
+            tenants,
+            self.config.seed,
+            self._policy_state,
+            down,
+            self.energy,
+            self._usage_log if self._usage_log is not None else (),
+        )
 
     def _view(self, job: JobRecord, now: float) -> tuple[JobView | None, bool]:
         """A job's view for `LiveJobs`, and whether it holds until the job changes. A waiting job's
@@ -410,6 +463,11 @@ class Reconciler:
         snap = self.snapshot(now)
         decision: Decision = schedule(snap, self.policy)
         self._policy_state = decision.policy_state
+        if decision.policy_state is not self._saved_state or self.policy.round_s is not None:  # round accounting survives a restart
+            data = durable_state(self.policy, decision.policy_state)
+            if data is not None:
+                self.store.save_policy_state(self._policy_key, data, now)
+            self._saved_state = decision.policy_state
         self._dirty = False
         report.decided = True
         report.placements = decision.placements
@@ -607,7 +665,7 @@ class Reconciler:
                     lost=True,
                 )
                 report.requeued.append(job.id)
-            self._policy_state = None
+            self._rescan()
             self._dirty = True
             return None
         report.launched.append(job.id)

@@ -173,3 +173,32 @@ class Policy(Protocol):
         ...
 
     def decide(self, snapshot: Snapshot) -> Decision: ...
+
+
+# Optional members of a policy (read with getattr, so a policy without them still satisfies Policy):
+#   rescan(state) -> state      what to pass back after a driver changed what the policy may have cached
+#                               per job (a job's allowed sites, an arrival out of order); absent: None,
+#                               a full rescan. Round policies keep their accounting: a reset loses history.
+#   durable_state(state) -> value | None, restore_state(value) -> state
+#                               the part of the state that must survive a restart of the control plane
+#                               (Gavel's per-job round accounting), as a picklable value the control
+#                               plane stores; absent: nothing survives, the state being a cache the
+#                               next call rebuilds.
+
+
+def rescanned_state(policy: Policy, state: Any) -> Any:
+    """The state to hand `policy` after a driver-side change that invalidates per-job caches."""
+    rescan = getattr(policy, "rescan", None)
+    return rescan(state) if rescan is not None and state is not None else None
+
+
+def durable_state(policy: Policy, state: Any) -> Any:
+    """What of `state` the control plane stores to survive a restart (None: nothing)."""
+    keep = getattr(policy, "durable_state", None)
+    return keep(state) if keep is not None and state is not None else None
+
+
+def restored_state(policy: Policy, value: Any) -> Any:
+    """The value `durable_state` gave, handed back to the same policy after a restart."""
+    restore = getattr(policy, "restore_state", None)
+    return restore(value) if restore is not None else None

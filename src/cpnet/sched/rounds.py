@@ -79,7 +79,7 @@ class RoundParams:
 
 @dataclass(frozen=True, slots=True)
 class RoundState:
-    index: NetworkIndex
+    index: NetworkIndex | None  # None only in a state restored from the store: rebuilt at the next round
     round_no: int = 0
     last_now_s: float | None = None
     last_reset_s: float | None = None
@@ -397,3 +397,13 @@ class RoundPolicy:
 
     def decide(self, snapshot: Snapshot) -> Decision:
         return decide_rounds(snapshot, self.allocate, self.params, self.profile)
+
+    def rescan(self, state: Any) -> Any:
+        return state  # every round reads every job; the index's memo is keyed by each job's whole shape
+
+    def durable_state(self, state: Any) -> Any:
+        """The round accounting without the index (a cache of the network, rebuilt from the next snapshot)."""
+        return replace(state, index=None) if isinstance(state, RoundState) else None
+
+    def restore_state(self, value: Any) -> Any:
+        return value if isinstance(value, RoundState) else None

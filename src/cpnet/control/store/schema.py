@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -87,6 +88,7 @@ jobs = Table(
     Column("reason", Text, nullable=True),
     Column("attained_device_s", Float, nullable=False, default=0.0),  # over finished attempts
     Column("steps_done", Float, nullable=False, default=0.0),  # over finished attempts
+    Column("avoid", JSON, nullable=True),  # site lost on -> until when the scheduler avoids it (0006)
     UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idem"),
 )
 Index("ix_jobs_state", jobs.c.state)
@@ -131,4 +133,14 @@ decisions = Table(
     Column("placements", JSON, nullable=False),
     Column("preemptions", JSON, nullable=False),
     Column("infeasible", JSON, nullable=False),
+)
+
+# A round policy's accounting between rounds (cpnet.sched.framework.durable_state), one row per
+# policy and parameters, replaced after each decision that changes it (0006).
+policy_states = Table(
+    "policy_states",
+    metadata,
+    Column("policy", String(512), primary_key=True),
+    Column("t_s", Float, nullable=False),
+    Column("state", LargeBinary, nullable=False),
 )

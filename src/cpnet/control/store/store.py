@@ -15,7 +15,9 @@ Contracts:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import pickle
 import re
 import secrets
 import time
@@ -33,6 +35,8 @@ from cpnet.control.store import schema as t
 from cpnet.core.errors import CpnetError
 from cpnet.core.model import Site, Tier
 from cpnet.core.states import JobState, SiteState, check_site_transition, check_transition
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,7 @@ class JobRecord:
     reason: str | None
     attained_device_s: float
     steps_done: float
+    avoid: Mapping[str, float] | None = None  # site it was lost on -> until when it is avoided
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +212,7 @@ def _job(row: Any) -> JobRecord:
         reason=m["reason"],
         attained_device_s=m["attained_device_s"],
         steps_done=m["steps_done"],
+        avoid=m["avoid"],
     )
 
 
@@ -859,6 +865,28 @@ class Store:
                 insert(t.decisions).values(t_s=now_s, policy=policy, placements=list(placements), preemptions=list(preemptions), infeasible=list(infeasible))
             )
 
+    def save_policy_state(self, policy: str, state: Any, now_s: float) -> None:
+        """Replace `policy`'s stored state (a policy's key: its name and parameters). Pickle, not JSON:
+        round accounting is keyed by tuples; the bytes live in the operator's own store, which only
+        the server writes."""
+        data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        with self.engine.begin() as c:
+            c.execute(delete(t.policy_states).where(t.policy_states.c.policy == policy))
+            c.execute(insert(t.policy_states).values(policy=policy, t_s=now_s, state=data))
+
+    def policy_state(self, policy: str) -> tuple[float, Any] | None:
+        """(when it was saved, the state) of `policy`; None if never saved or no longer readable
+        (saved by another version of cpnet: the policy starts afresh)."""
+        with self.engine.connect() as c:
+            row = c.execute(select(t.policy_states.c.t_s, t.policy_states.c.state).where(t.policy_states.c.policy == policy)).first()
+        if row is None:
+            return None
+        try:
+            return float(row[0]), pickle.loads(bytes(row[1]))  # trusted: see save_policy_state
+        except Exception as e:  # any unreadable state means the same: start afresh
+            log.warning("stored state of policy %s is unreadable (%s); it starts afresh", policy, e)
+            return None
+
     def decisions(self) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(select(t.decisions).order_by(t.decisions.c.seq))]
@@ -880,6 +908,23 @@ class Store:
             result = c.execute(q)
             keys = list(result.keys())
             return [dict(zip(keys, r, strict=True)) for r in result]  # rows unpack as tuples: a third of r._mapping's cost per row
+
+    def ended_stretches(self) -> list[tuple[str, str | None, str, float, float]]:
+        """(tenant, job type (None: not given), accelerator, device-seconds, end) of every ended attempt, in end order:
+        the usage history fair share reads (`Snapshot.usage_log`), rebuilt from the store after a restart."""
+        a, j = t.attempts.c, t.jobs.c
+        q = (
+            select(a.tenant_id, j.spec, a.accelerator, a.device_s, a.start_s, a.end_s, a.num_devices)
+            .join(t.jobs, j.id == a.job_id)
+            .where(a.end_s.is_not(None))
+            .order_by(a.end_s, a.job_id, a.attempt)
+        )
+        out = []
+        with self.engine.connect() as c:
+            for tenant, spec, model, device_s, start_s, end_s, n in c.execute(q):
+                used = float(device_s) if device_s is not None else max(end_s - start_s, 0.0) * n
+                out.append((tenant, (spec or {}).get("job_type"), model, used, float(end_s)))
+        return out
 
     def job_attempts(self, job_id: str) -> list[dict[str, Any]]:
         q = select(t.attempts).where(t.attempts.c.job_id == job_id).order_by(t.attempts.c.attempt)

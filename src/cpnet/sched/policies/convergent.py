@@ -59,6 +59,15 @@ class DeferringPolicy:
             snapshot = replace(snapshot, jobs=tuple(jv for jv in snapshot.jobs if jv.id not in held))
         return self.inner.decide(snapshot)
 
+    def rescan(self, state: Any) -> Any:
+        return self.inner.rescan(state)
+
+    def durable_state(self, state: Any) -> Any:
+        return self.inner.durable_state(state)
+
+    def restore_state(self, value: Any) -> Any:
+        return self.inner.restore_state(value)
+
 
 _COMMON: dict[str, Any] = {"round_s": 360.0, "reset_interval_s": 1920.0, "work_conserving": True, "second_phase": True, "tenant_share": False}
 _WEIGHTS = ("w_transfer", "w_latency", "w_cost", "w_carbon", "w_power")

@@ -72,6 +72,9 @@ class FairSharePolicy:
         state = FairShareState(index, usage, len(log), rates)
         return _admit(snapshot, index, TenantBook.open(snapshot, usage, rates), self, state)
 
+    def rescan(self, state: Any) -> Any:
+        return state  # each call reads every job; the usage memory is the log's, not a per-job cache
+
 
 def _admit(snapshot: Snapshot, index: NetworkIndex, book: TenantBook, policy: FairSharePolicy, state: FairShareState) -> Decision:
     now = snapshot.now_s
