@@ -84,3 +84,17 @@ def test_kill9_loses_no_acknowledged_job_and_never_runs_one_twice(make_server: C
     assert adopted, "no running job was adopted after the restart"
     for jid in adopted:
         assert len(runs[jid]) == 1, f"adopted job {jid} was launched again"
+    # Billing through the kill: every ended run has exactly one ledger record (a unique key keeps
+    # a second out), and the chain verifies.
+    from cpnet.control.store import Store
+
+    store = Store(srv.db)
+    try:
+        v = store.verify_ledger()
+        assert v.ok, (v.first_break, v.unbilled)
+        billed = [(r["ref"], r["attempt"]) for r in store.ledger_records("crash")]
+        ended = [(a["job_id"], a["attempt"]) for a in store.usage_rows() if a["end_s"] is not None and a["device_s"] is not None]
+        assert sorted(billed) == sorted(ended) and len(set(billed)) == len(billed)
+        assert set(jid for jid, _ in billed) >= set(acked.values())  # every job that succeeded was billed
+    finally:
+        store.close()

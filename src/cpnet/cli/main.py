@@ -88,6 +88,7 @@ _COMMAND_MODULES = (
     "whoami_cmd",
     "dashboard_cmd",
     "offers_cmd",
+    "ledger_cmd",
 )
 
 

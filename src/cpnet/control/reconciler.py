@@ -47,16 +47,20 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+from cpnet.catalog.compute_units import cu_rate, shipped_units
 from cpnet.control.jobspec import job_spec
 from cpnet.control.live import LiveJobs, LiveSites
-from cpnet.control.store.store import JobRecord, SiteRecord, Store
+from cpnet.control.store.ledger import UsageRecord
+from cpnet.control.store.store import AttemptEnd, JobRecord, SiteRecord, Store
 from cpnet.control.throughput import GENERIC_JOB_TYPE, ControlThroughput
 from cpnet.core.clock import Clock
 from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant, Tier
 from cpnet.core.paths import Paths
+from cpnet.core.power import tdp_kw
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot, UsageEntry
 from cpnet.core.states import JobState, SiteState
+from cpnet.core.tariff import Tariff, default_tariff
 from cpnet.executors.base import Executor, LaunchRejected, LaunchRequest, Observation, RunStatus
 from cpnet.sched.feasibility import NetworkIndex, index_for
 from cpnet.sched.framework import durable_state, rescanned_state, restored_state
@@ -87,6 +91,7 @@ class ReconcilerConfig:
     # Wait reasons a decision works out: the queue's first this many jobs, as many arrivals, and as
     # many more of a sweep through the rest (a long queue's tail is refreshed once per sweep).
     wait_reason_batch: int = 250
+    tariff: Tariff | None = None  # what runs are billed at (None: cpnet.core.tariff.default_tariff)
 
 
 @dataclass
@@ -123,6 +128,7 @@ class Reconciler:
         self.catalog = dict(catalog or {})
         self.links = tuple(links)
         self.energy = energy  # price and carbon series read at the wall clock's now (epoch 0)
+        self.tariff = self.config.tariff or default_tariff(shipped_units().default)
         self._paths_cache: tuple[tuple[str, ...], Paths] | None = None
         self._policy_state: Any = None
         self._saved_state: Any = None  # the policy state last stored (durable_state)
@@ -168,8 +174,8 @@ class Reconciler:
                 self._requeue(job, now, "requeued", f"attempt {job.attempt}: process gone after restart; requeued", lost=False)
                 out[job.id] = "requeued"
             else:
-                self.store.update_job(job, now, "released", "process gone after restart", released=True)
-                self.store.end_attempt(job.id, job.attempt, now)
+                # when it stopped is unknown: the attempt ends unmetered and unbilled
+                self.store.update_job(job, now, "released", "process gone after restart", released=True, ended=AttemptEnd(job.attempt, now))
                 out[job.id] = "released"
         if self._usage_log is not None:
             self._usage_log[:] = [UsageEntry(t, jt or GENERIC_JOB_TYPE, m, d, e) for t, jt, m, d, e in self.store.ended_stretches()]
@@ -282,9 +288,11 @@ class Reconciler:
             if job.state == JobState.CANCELLED:
                 if o.status is RunStatus.RUNNING:
                     self.executor.cancel(job.id, o.handle)
-                elif self.store.update_job(job, now, "released", f"process stopped ({o.reason or o.status.value})", released=True):
-                    self._end_attempt(job, now, o)
-                    self.executor.forget(job.id)
+                else:
+                    ended = self._attempt_end(job, now, o)
+                    if self.store.update_job(job, now, "released", f"process stopped ({o.reason or o.status.value})", released=True, ended=ended):
+                        self._noted_end(job, ended)
+                        self.executor.forget(job.id)
                 continue
             if job.state == JobState.SCHEDULED:  # launched before a crash, handle never recorded
                 self._mark_running([(job, o.handle)], now)
@@ -300,10 +308,11 @@ class Reconciler:
     def _record_end(self, job: JobRecord, o: Observation, now: float, report: StepReport) -> None:
         attained, steps = self._progress(job, now)
         done = dict(finished_s=now, released=True, exit_code=o.exit_code, reason=o.reason, attained_device_s=attained, steps_done=steps)
+        ended = self._attempt_end(job, now, o)  # for the transitions here; _requeue ends its own
         if o.status is RunStatus.SUCCEEDED:
-            ok = self.store.transition(job, JobState.SUCCEEDED, now, "finished", o.reason, **done)
+            ok = self.store.transition(job, JobState.SUCCEEDED, now, "finished", o.reason, ended=ended, **done)
         elif o.status is RunStatus.FAILED:
-            ok = self.store.transition(job, JobState.FAILED, now, "failed", o.reason, **done)
+            ok = self.store.transition(job, JobState.FAILED, now, "failed", o.reason, ended=ended, **done)
         elif o.status is RunStatus.CANCELLED:  # a preemption we asked for has completed
             ok = self._requeue(job, now, "preempted", f"attempt {job.attempt} preempted", lost=False, o=o)
             report.requeued.append(job.id)
@@ -315,7 +324,7 @@ class Reconciler:
                     f"retry limit hit: lost {job.lost_count + 1} times to infrastructure failures "
                     f"(retry_limit={self.config.retry_limit}); last {where}: {o.reason}"
                 )
-                ok = self.store.transition(job, JobState.FAILED, now, "retry-limit", why, **{**done, "reason": why})
+                ok = self.store.transition(job, JobState.FAILED, now, "retry-limit", why, ended=ended, **{**done, "reason": why})
             else:
                 msg = f"attempt {job.attempt} failed by infrastructure {where} ({o.reason}); requeued, retry {job.lost_count + 1} of {self.config.retry_limit}"
                 avoid = {**self._avoid.get(job.id, {}), job.site: now + self.config.lost_site_avoid_s} if job.site else None
@@ -325,8 +334,8 @@ class Reconciler:
                 report.requeued.append(job.id)
                 self._rescan()
         if ok:
-            if job.id not in report.requeued:  # _requeue has closed the attempt already
-                self._end_attempt(job, now, o)
+            if job.id not in report.requeued:  # _requeue has noted its own end
+                self._noted_end(job, ended)
             if o.status is not RunStatus.CANCELLED:
                 report.ended.append(job.id)
             self.executor.forget(job.id)
@@ -349,6 +358,7 @@ class Reconciler:
         extra: dict[str, Any] = {} if reason is None else {"reason": reason}
         if avoid:
             extra["avoid"] = dict(avoid)
+        ended = self._attempt_end(job, now, o)
         ok = self.store.transition(
             job,
             JobState.PENDING,
@@ -364,15 +374,16 @@ class Reconciler:
             attained_device_s=attained,
             steps_done=steps,
             lost_count=job.lost_count + (1 if lost else 0),
+            ended=ended,
             **extra,
         )
         if ok:
-            self._end_attempt(job, now, o)
+            self._noted_end(job, ended)
             self._dirty = True
         return ok
 
-    def _end_attempt(self, job: JobRecord, now: float, o: Observation | None) -> None:
-        """Close the attempt's usage row: the engine's device-seconds when it reported them, else ours."""
+    def _attempt_end(self, job: JobRecord, now: float, o: Observation | None) -> AttemptEnd:
+        """How the attempt ends: the engine's device-seconds when it reported them, else ours; and its bill."""
         if o is not None and o.device_s is not None:
             device_s, source = max(o.device_s, 0.0), "engine"
         elif job.started_s is not None and job.num_devices:
@@ -380,9 +391,59 @@ class Reconciler:
         else:
             device_s, source = None, None
         energy = o.energy_kwh if o is not None else None
-        self.store.end_attempt(job.id, job.attempt, now, energy, device_s=device_s, device_s_source=source)
-        if self._usage_log is not None and device_s is not None and job.accelerator:
-            self._usage_log.append(UsageEntry(job.tenant_id, self._spec(job).job_type, job.accelerator, device_s, now))
+        bill = self._bill(job, now, device_s, energy) if device_s is not None else None
+        return AttemptEnd(job.attempt, now, energy, device_s, source, bill)
+
+    def _bill(self, job: JobRecord, now: float, device_s: float, device_kwh: float | None) -> UsageRecord | None:
+        """The ledger record of an attempt. kWh are the facility's (device energy x PUE): the engine's
+        device counters when it reported them, else TDP x device-seconds (labelled estimated)."""
+        if not (job.site and job.accelerator and job.num_devices and job.started_s is not None):
+            return None
+        site = next((r.site for r in self._live_sites.records() if r.site.id == job.site), None)
+        if site is None:
+            return None
+        start = min(job.started_s, now)
+        if device_kwh is not None:
+            kwh, source = device_kwh * site.pue, "engine"
+        else:
+            kwh, source = device_s * tdp_kw(job.accelerator, self.catalog) / 3600.0 * site.pue, "estimated"
+        if self.energy is not None and now > start:
+            price, carbon = self.energy.mean_price(site, start, now), self.energy.mean_carbon(site, start, now)
+        else:
+            price, carbon = site.price_usd_per_kwh, site.carbon_g_per_kwh
+        kg = kwh * carbon / 1000.0
+        # the devices' hours at the tariff: device-seconds spread evenly over the attempt's wall time
+        devices = device_s / (now - start) if now > start else float(job.num_devices)
+        charge = self.tariff.charge(site.id, job.accelerator, 1, start, now, energy_kwh=kwh, price_usd_per_kwh=price, kg_co2=kg)
+        compute = charge.compute_usd * devices if now > start else 0.0
+        rate = cu_rate(job.accelerator, self._spec(job).job_type)
+        return UsageRecord(
+            t_s=now,
+            tenant_id=job.tenant_id,
+            kind="attempt",
+            ref=job.id,
+            attempt=job.attempt,
+            site=site.id,
+            accelerator=job.accelerator,
+            num_devices=job.num_devices,
+            start_s=start,
+            end_s=now,
+            device_s=device_s,
+            cu=device_s * rate if rate is not None else None,
+            energy_kwh=kwh,
+            energy_source=source,
+            kg_co2=kg,
+            tariff=self.tariff.version,
+            compute_usd=compute,
+            energy_usd=charge.energy_usd,
+            carbon_usd=charge.carbon_usd,
+            amount_usd=compute + charge.energy_usd + charge.carbon_usd,
+        )
+
+    def _noted_end(self, job: JobRecord, ended: AttemptEnd) -> None:
+        """An attempt the store has ended: into fair share's history."""
+        if self._usage_log is not None and ended.device_s is not None and job.accelerator:
+            self._usage_log.append(UsageEntry(job.tenant_id, self._spec(job).job_type, job.accelerator, ended.device_s, ended.end_s))
 
     def _progress(self, job: JobRecord, now: float) -> tuple[float, float]:
         if job.started_s is None or job.num_devices is None:

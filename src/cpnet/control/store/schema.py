@@ -136,11 +136,53 @@ decisions = Table(
 )
 
 # A round policy's accounting between rounds (cpnet.sched.framework.durable_state), one row per
-# policy and parameters, replaced after each decision that changes it (0006).
+# policy and parameters, replaced after each decision that changes it (0005).
 policy_states = Table(
     "policy_states",
     metadata,
     Column("policy", String(512), primary_key=True),
     Column("t_s", Float, nullable=False),
     Column("state", LargeBinary, nullable=False),
+)
+
+# The usage ledger (cpnet.control.store.ledger): append-only, hash-chained; one record per ended
+# attempt, written in the transaction that ends it (0006). `ledger_head` is its one-row tip: the
+# last seq and hash, locked by each append so that appends chain one after another.
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("t_s", Float, nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # attempt (a job's run); service hours later
+    Column("ref", String(64), nullable=False),  # the job id
+    Column("attempt", Integer, nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("accelerator", String(64), nullable=False),
+    Column("num_devices", Integer, nullable=False),
+    Column("start_s", Float, nullable=False),
+    Column("end_s", Float, nullable=False),
+    Column("device_s", Float, nullable=False),
+    Column("cu", Float, nullable=True),  # None: the model has no CU rate
+    Column("energy_kwh", Float, nullable=False),  # facility energy, PUE included
+    Column("energy_source", String(16), nullable=False),  # engine (device counters) | estimated (TDP)
+    Column("kg_co2", Float, nullable=False),
+    Column("tariff", String(64), nullable=False),  # the tariff version applied
+    Column("compute_usd", Float, nullable=False),
+    Column("energy_usd", Float, nullable=False),
+    Column("carbon_usd", Float, nullable=False),
+    Column("amount_usd", Float, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("kind", "ref", "attempt", name="uq_ledger_once"),  # a run is billed once
+)
+Index("ix_ledger_tenant_t", ledger.c.tenant_id, ledger.c.t_s)
+
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("billed_after_s", Float, nullable=True),  # attempts that ended by then predate the ledger (None: none did)
 )

@@ -31,7 +31,9 @@ from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import QueuePool
 
+from cpnet.control.store import ledger
 from cpnet.control.store import schema as t
+from cpnet.control.store.ledger import UsageRecord
 from cpnet.core.errors import CpnetError
 from cpnet.core.model import Site, Tier
 from cpnet.core.states import JobState, SiteState, check_site_transition, check_transition
@@ -65,6 +67,18 @@ class TokenRecord:
         if self.expires_s is not None and self.expires_s <= now_s:
             return "expired"
         return "active"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEnd:
+    """How an attempt ended: when, what it used (device-seconds: engine | cpnet), and its bill."""
+
+    attempt: int
+    end_s: float
+    energy_kwh: float | None = None
+    device_s: float | None = None
+    device_s_source: str | None = None
+    bill: UsageRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -737,15 +751,19 @@ class Store:
                 q = select(t.jobs).where(t.jobs.c.id.in_(named))
             return top, [_job(r) for r in c.execute(q.order_by(t.jobs.c.seq))]
 
-    def transition(self, job: JobRecord, dst: JobState, now_s: float, kind: str, message: str = "", **fields: Any) -> bool:
+    def transition(self, job: JobRecord, dst: JobState, now_s: float, kind: str, message: str = "", *, ended: AttemptEnd | None = None, **fields: Any) -> bool:
         """Apply `job.state -> dst` if the row still has `job.version`; False if it changed meanwhile.
+        With `ended`: in the same transaction, the job's attempt ends and its bill is appended.
 
         Raises InvalidTransition (and writes nothing) when the table forbids the change.
         """
         check_transition(job.id, job.state, dst)
         with self.engine.begin() as c:
             self._feed_lock(c)
-            return self._transition(c, job, dst, now_s, kind, message, fields)
+            ok = self._transition(c, job, dst, now_s, kind, message, fields)
+            if ok and ended is not None:
+                self._end_attempt(c, job.id, ended)
+            return ok
 
     def _transition(self, c: Any, job: JobRecord, dst: JobState, now_s: float, kind: str, message: str, fields: Mapping[str, Any]) -> bool:
         check_transition(job.id, job.state, dst)
@@ -774,8 +792,9 @@ class Store:
                 c.execute(insert(t.decisions).values(t_s=now_s, policy=policy, **record))
             return [self._transition(c, job, dst, now_s, kind, msg, fields) for job, dst, kind, msg, fields in changes]
 
-    def update_job(self, job: JobRecord, now_s: float, kind: str, message: str = "", **fields: Any) -> bool:
-        """Change fields without a state change (e.g. record the handle); versioned like transition.
+    def update_job(self, job: JobRecord, now_s: float, kind: str, message: str = "", *, ended: AttemptEnd | None = None, **fields: Any) -> bool:
+        """Change fields without a state change (e.g. record the handle); versioned like transition,
+        and like it ends the attempt with `ended`.
 
         Always writes an event (kind "updated" when none is given): events are the change feed."""
         with self.engine.begin() as c:
@@ -784,6 +803,8 @@ class Store:
             if res.rowcount != 1:
                 return False
             c.execute(insert(t.job_events).values(job_id=job.id, t_s=now_s, kind=kind or "updated", message=message))
+            if ended is not None:
+                self._end_attempt(c, job.id, ended)
             return True
 
     def set_wait_reasons(self, reasons: Mapping[str, str]) -> None:
@@ -843,21 +864,35 @@ class Store:
                 )
         return out
 
-    def end_attempt(
-        self,
-        job_id: str,
-        attempt: int,
-        now_s: float,
-        energy_kwh: float | None = None,
-        device_s: float | None = None,
-        device_s_source: str | None = None,
-    ) -> None:
+    def end_attempt(self, job_id: str, ended: AttemptEnd) -> None:
+        """End an attempt on its own (no job change with it), with its bill if it has one."""
         with self.engine.begin() as c:
-            c.execute(
-                update(t.attempts)
-                .where(and_(t.attempts.c.job_id == job_id, t.attempts.c.attempt == attempt, t.attempts.c.end_s.is_(None)))
-                .values(end_s=now_s, energy_kwh=energy_kwh, device_s=device_s, device_s_source=device_s_source)
-            )
+            self._end_attempt(c, job_id, ended)
+
+    def _end_attempt(self, c: Any, job_id: str, e: AttemptEnd) -> None:
+        # Only an attempt still open ends (and is billed): an end seen twice bills once.
+        res = c.execute(
+            update(t.attempts)
+            .where(and_(t.attempts.c.job_id == job_id, t.attempts.c.attempt == e.attempt, t.attempts.c.end_s.is_(None)))
+            .values(end_s=e.end_s, energy_kwh=e.energy_kwh, device_s=e.device_s, device_s_source=e.device_s_source)
+        )
+        if res.rowcount == 1 and e.bill is not None:
+            ledger.append(c, [e.bill])
+
+    def ledger_records(self, tenant_id: str | None = None, since_s: float | None = None, until_s: float | None = None) -> list[dict[str, Any]]:
+        """Ledger records in seq order, of one tenant and ended within [since_s, until_s) when given."""
+        q = select(t.ledger).order_by(t.ledger.c.seq)
+        if tenant_id is not None:
+            q = q.where(t.ledger.c.tenant_id == tenant_id)
+        if since_s is not None:
+            q = q.where(t.ledger.c.t_s >= since_s)
+        if until_s is not None:
+            q = q.where(t.ledger.c.t_s < until_s)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    def verify_ledger(self) -> ledger.Verification:
+        return ledger.verify(self.engine)
 
     def record_decision(self, now_s: float, policy: str, placements: Sequence[Any], preemptions: Sequence[str], infeasible: Sequence[Any]) -> None:
         with self.engine.begin() as c:
