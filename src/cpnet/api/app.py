@@ -308,10 +308,10 @@ def create_app(services: Services) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    from cpnet.api.routers import admin, dashboard, jobs, offers, sites, usage
+    from cpnet.api.routers import admin, dashboard, invoices, jobs, offers, sites, usage
     from cpnet.api.submit_asgi import handle_submit
 
-    for r in (jobs.router, sites.router, usage.router, admin.router, dashboard.router, offers.router):
+    for r in (jobs.router, sites.router, usage.router, invoices.router, admin.router, dashboard.router, offers.router):
         app.include_router(r)
     app.submit_handler = handle_submit
     from cpnet.api.prom import router as metrics_router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated
 
@@ -115,6 +116,44 @@ def rotate_token(
     typer.echo(new_token)
     expires = "never expires" if new.expires_s is None else f"expires {_when(new.expires_s)}"
     typer.echo(f"token id {new.id} ({expires}; replaces {old.id}, now revoked; cpnet admin revoke-token {new.id} revokes it)", err=True)
+
+
+@admin.command("set-budget")
+def set_budget(
+    name: Annotated[str, typer.Argument(help="tenant name")],
+    amount: Annotated[float | None, typer.Option(help="at most this much per period: USD, or CU x s with --unit cu")] = None,
+    unit: Annotated[str, typer.Option(help="usd (the ledger's amounts) or cu (compute-unit seconds)")] = "usd",
+    period: Annotated[str, typer.Option(help="UTC calendar period: day, week (from Monday) or month")] = "month",
+    clear: Annotated[bool, typer.Option("--clear", help="remove the tenant's budget")] = False,
+    db: DbOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Give a tenant a budget per calendar period, checked against the usage ledger: once the
+    tenant's runs billed in the period reach it, its waiting jobs are not admitted (their reason
+    says `budget:`) until the period ends or the budget is raised. Running jobs are not stopped."""
+    from cpnet.core.errors import InputError
+    from cpnet.core.tenancy import Budget, BudgetPeriod, BudgetUnit
+
+    if clear == (amount is not None):
+        raise InputError("set-budget", "give --amount, or --clear to remove the budget (exactly one)")
+    budget = None
+    if amount is not None:
+        if not (math.isfinite(amount) and amount > 0):
+            raise InputError("set-budget", f"--amount: expected a number > 0 (got {amount:g})")
+        try:
+            budget = Budget(amount, BudgetUnit(unit.lower()), BudgetPeriod(period.lower()))
+        except ValueError:
+            raise InputError("set-budget", f"--unit is usd or cu (got '{unit}'); --period is day, week or month (got '{period}')") from None
+    store = _store(db, data_dir)
+    try:
+        store.set_budget(name, budget)
+    finally:
+        store.close()
+    if budget is None:
+        typer.echo(f"tenant {name}: no budget")
+    else:
+        what = f"${budget.amount:,.2f}" if budget.unit is BudgetUnit.USD else f"{budget.amount:,.0f} CU x s"
+        typer.echo(f"tenant {name}: budget {what} per {budget.period} (UTC), checked against the usage ledger")
 
 
 @admin.command("list-tenants")

@@ -89,6 +89,7 @@ _COMMAND_MODULES = (
     "dashboard_cmd",
     "offers_cmd",
     "ledger_cmd",
+    "invoice_cmd",
 )
 
 

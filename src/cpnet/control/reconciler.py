@@ -61,7 +61,9 @@ from cpnet.core.power import tdp_kw
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot, UsageEntry
 from cpnet.core.states import JobState, SiteState
 from cpnet.core.tariff import Tariff, default_tariff
+from cpnet.core.tenancy import BudgetUnit, TenantNode, TenantTree
 from cpnet.executors.base import Executor, LaunchRejected, LaunchRequest, Observation, RunStatus
+from cpnet.sched.budget import budget_block
 from cpnet.sched.feasibility import NetworkIndex, index_for
 from cpnet.sched.framework import durable_state, rescanned_state, restored_state
 from cpnet.sched.runner import SchedulerConfig, schedule
@@ -92,6 +94,7 @@ class ReconcilerConfig:
     # many more of a sweep through the rest (a long queue's tail is refreshed once per sweep).
     wait_reason_batch: int = 250
     tariff: Tariff | None = None  # what runs are billed at (None: cpnet.core.tariff.default_tariff)
+    budget_check_s: float = 5.0  # how often tenants' budgets are re-read and checked against the ledger (and after each bill)
 
 
 @dataclass
@@ -104,6 +107,17 @@ class StepReport:
     placements: tuple[Placement, ...] = ()
     scheduled: int = 0  # jobs this step placed (pending -> scheduled committed)
     decide_s: float | None = None  # wall seconds the scheduling cycle took (decide and act); None: none ran
+
+
+@dataclass(frozen=True, slots=True)
+class _LedgerSpend:
+    """Budgets' view of the ledger (cpnet.sched.budget.SpendLedger): what it billed some tenants in a time range."""
+
+    store: Store
+
+    def spent(self, tenants: frozenset[str], unit: BudgetUnit, start_s: float, end_s: float) -> float:
+        cu_s, usd = self.store.ledger_spent(tenants, start_s, end_s)
+        return cu_s if unit is BudgetUnit.CU else usd
 
 
 class Reconciler:
@@ -144,6 +158,11 @@ class Reconciler:
         # Ended stretches for policies with fair share over history (Snapshot.usage_log), from the store at recovery.
         self._usage_log: list[UsageEntry] | None = [] if getattr(self.policy, "reads_usage_log", False) else None
         self._waiting_noted: set[str] = set()  # jobs told they wait for a down site
+        self._holds: dict[str, str] = {}  # tenant -> why its jobs are not admitted (a spent budget)
+        self._budgets_read_s = -math.inf
+        self._billed = False  # a record was billed since the budgets were last checked
+        self._spend = _LedgerSpend(store)
+        self._held_noted: set[str] = set()  # jobs whose events say a budget holds them
         self._wait_reason: dict[str, str] = {}  # pending job -> the reason last written to its row
         self._wait_index: NetworkIndex | None = None
         self._wait_sweep = 0  # where the next sweep batch of wait reasons starts, in the queue
@@ -211,6 +230,7 @@ class Reconciler:
         if self._last_heartbeat_s == -math.inf:  # a job was lost: re-read inventories before placing
             self._sync_sites(now)
         self._refresh()
+        self._check_budgets(now)
         if self._due(now):
             t0 = perf_counter()
             self._decide_and_act(now, report)
@@ -232,6 +252,25 @@ class Reconciler:
             self._dirty = True
             if min(j.submitted_s for j in new) < self._tail_arrival_s:
                 self._rescan()  # an arrival older than one already seen
+
+    def _check_budgets(self, now: float) -> None:
+        """Which tenants' budgets are spent (Snapshot.holds), from the ledger; re-read every
+        `budget_check_s` (a budget set by `cpnet admin set-budget` takes effect within it)."""
+        if now - self._budgets_read_s < self.config.budget_check_s and not self._billed:
+            return
+        self._budgets_read_s, self._billed = now, False
+        budgets = self.store.budgets()
+        holds: dict[str, str] = {}
+        if budgets:
+            tree = TenantTree(tuple(TenantNode(tid, budget=b) for tid, b in budgets.items()))
+            for tid in budgets:
+                why = budget_block(tree, tid, now, self._spend)
+                if why is not None:
+                    holds[tid] = why
+        if holds != self._holds:
+            self._holds = holds
+            self._dirty = True
+            self._rescan()  # released jobs return to the queue out of arrival order
 
     def _due(self, now: float) -> bool:
         round_s = self.policy.round_s
@@ -441,7 +480,8 @@ class Reconciler:
         )
 
     def _noted_end(self, job: JobRecord, ended: AttemptEnd) -> None:
-        """An attempt the store has ended: into fair share's history."""
+        """An attempt the store has ended: into fair share's history; a bill makes budgets due for a check."""
+        self._billed = self._billed or ended.bill is not None
         if self._usage_log is not None and ended.device_s is not None and job.accelerator:
             self._usage_log.append(UsageEntry(job.tenant_id, self._spec(job).job_type, job.accelerator, ended.device_s, ended.end_s))
 
@@ -502,6 +542,7 @@ class Reconciler:
             down,
             self.energy,
             self._usage_log if self._usage_log is not None else (),
+            self._holds,
         )
 
     def _view(self, job: JobRecord, now: float) -> tuple[JobView | None, bool]:
@@ -519,6 +560,13 @@ class Reconciler:
             return JobView(spec, p, as_of, job.attained_device_s, job.steps_done, rate, restarts=restarts), job.started_s is not None
         return None, True
 
+    def _note_budget_holds(self, decision: Decision, now: float) -> None:
+        """A job's events say when a spent budget starts holding it (once per hold)."""
+        held = {j for j, why in decision.waiting.items() if why.startswith("budget:")}
+        for job_id in sorted(held - self._held_noted):
+            self.store.add_event(job_id, now, "waiting", f"not admitted: {decision.waiting[job_id]}")
+        self._held_noted = held
+
     def _decide_and_act(self, now: float, report: StepReport) -> None:
         jobs = self._live.jobs
         snap = self.snapshot(now)
@@ -533,6 +581,7 @@ class Reconciler:
         report.decided = True
         report.placements = decision.placements
         self._note_wait_reasons(snap, decision)
+        self._note_budget_holds(decision, now)
         if decision.empty:
             return
         moving = [p for p in decision.placements if jobs[p.job_id].state in HOLDING]

@@ -27,6 +27,10 @@ tenants = Table(
     Column("id", String(64), primary_key=True),
     Column("weight", Float, nullable=False, default=1.0),
     Column("created_s", Float, nullable=False),
+    # a budget per UTC calendar period (0007): all three or none; cpnet.sched.budget checks it against the ledger
+    Column("budget_amount", Float, nullable=True),
+    Column("budget_unit", String(8), nullable=True),  # cu (CU x s) | usd
+    Column("budget_period", String(8), nullable=True),  # day | week | month
 )
 
 tokens = Table(

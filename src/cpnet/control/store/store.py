@@ -37,6 +37,7 @@ from cpnet.control.store.ledger import UsageRecord
 from cpnet.core.errors import CpnetError
 from cpnet.core.model import Site, Tier
 from cpnet.core.states import JobState, SiteState, check_site_transition, check_transition
+from cpnet.core.tenancy import Budget, BudgetPeriod, BudgetUnit
 
 log = logging.getLogger(__name__)
 
@@ -367,6 +368,24 @@ class Store:
     def tenants(self) -> dict[str, float]:
         with self.engine.connect() as c:
             return {r.id: r.weight for r in c.execute(select(t.tenants.c.id, t.tenants.c.weight))}
+
+    def set_budget(self, tenant_id: str, budget: Budget | None) -> None:
+        """Set (or with None, remove) a tenant's budget; StoreError for an unknown tenant."""
+        values = (
+            {"budget_amount": None, "budget_unit": None, "budget_period": None}
+            if budget is None
+            else {"budget_amount": budget.amount, "budget_unit": str(budget.unit), "budget_period": str(budget.period)}
+        )
+        with self.engine.begin() as c:
+            if c.execute(update(t.tenants).where(t.tenants.c.id == tenant_id).values(**values)).rowcount == 0:
+                raise StoreError(f"no tenant '{tenant_id}'")
+
+    def budgets(self) -> dict[str, Budget]:
+        """The tenants that have a budget, with it."""
+        tn = t.tenants.c
+        with self.engine.connect() as c:
+            rows = c.execute(select(tn.id, tn.budget_amount, tn.budget_unit, tn.budget_period).where(tn.budget_amount.is_not(None))).all()
+        return {r.id: Budget(float(r.budget_amount), BudgetUnit(r.budget_unit), BudgetPeriod(r.budget_period)) for r in rows}
 
     def tenant_summaries(self, now_s: float) -> list[dict[str, Any]]:
         """Every tenant by name: `name`, `weight`, `created_s`, and `live_tokens` (neither revoked nor expired at `now_s`)."""
@@ -890,6 +909,23 @@ class Store:
             q = q.where(t.ledger.c.t_s < until_s)
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(q)]
+
+    def ledger_span(self, tenant_id: str) -> tuple[float, float] | None:
+        """When the tenant's first and last records were billed; None when it has none."""
+        with self.engine.connect() as c:
+            lo, hi = c.execute(select(func.min(t.ledger.c.t_s), func.max(t.ledger.c.t_s)).where(t.ledger.c.tenant_id == tenant_id)).one()
+        return None if lo is None else (float(lo), float(hi))
+
+    def ledger_spent(self, tenant_ids: Iterable[str], since_s: float, until_s: float) -> tuple[float, float]:
+        """(CU x s, USD) the ledger billed these tenants within [since_s, until_s)."""
+        lg = t.ledger.c
+        with self.engine.connect() as c:
+            cu, usd = c.execute(
+                select(func.coalesce(func.sum(lg.cu), 0.0), func.coalesce(func.sum(lg.amount_usd), 0.0)).where(
+                    lg.tenant_id.in_(list(tenant_ids)), lg.t_s >= since_s, lg.t_s < until_s
+                )
+            ).one()
+        return float(cu), float(usd)
 
     def verify_ledger(self) -> ledger.Verification:
         return ledger.verify(self.engine)

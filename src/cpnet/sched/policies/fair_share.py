@@ -91,10 +91,6 @@ def _admit(snapshot: Snapshot, index: NetworkIndex, book: TenantBook, policy: Fa
         if p is not None:
             running.setdefault(p.pool, []).append(jv)
             continue
-        hold = snapshot.holds.get(jv.spec.tenant)
-        if hold is not None:
-            waiting[jv.id] = hold
-            continue
         jp = index.pools_for(jv.spec)
         if jp.reason is not None:
             infeasible.append(Infeasible(jv.id, jp.reason, jp.resolvable))
