@@ -39,24 +39,44 @@ def test_an_intact_chain_verifies(store: Store) -> None:
     assert (v.ok, v.records, v.head_seq) == (True, 10, 10)
 
 
+def _swap(a: int, b: int) -> str:
+    """Rows a and b trade places (seq renumbered, each row intact)."""
+    return f"update ledger set seq = -1 where seq = {a}; update ledger set seq = {a} where seq = {b}; update ledger set seq = {b} where seq = -1"
+
+
 @pytest.mark.parametrize(
     ("tamper", "seq", "problem"),
     [
         ("update ledger set amount_usd = 0.5 where seq = 4", 4, "changed"),
+        ("update ledger set amount_usd = 0.5 where seq = 5", 5, "changed"),  # the first record of a worker's range
+        ("delete from ledger where seq = 1", 1, "removed"),
         ("delete from ledger where seq = 6", 6, "removed"),
+        ("delete from ledger where seq = 4", 4, "removed"),  # the last record of a range
+        ("delete from ledger where seq >= 5 and seq <= 8", 5, "removed"),  # a whole range
         ("delete from ledger where seq = 10", 10, "removed"),
-        # a swapped pair: rows 3 and 4 trade places (seq renumbered, each row intact)
-        ("update ledger set seq = -3 where seq = 3; update ledger set seq = 3 where seq = 4; update ledger set seq = 4 where seq = -3", 3, "reordered"),
+        ("update ledger set amount_usd = 0.5 where seq = 9; delete from ledger where seq = 3", 3, "removed"),  # the first of two breaks
+        (_swap(3, 4), 3, "reordered"),
+        (_swap(4, 5), 4, "reordered"),  # across two ranges
+        # record 5 removed and the rest renumbered down: the gap is gone, the link from 4 is not
+        ("delete from ledger where seq = 5; " + "; ".join(f"update ledger set seq = {i - 1} where seq = {i}" for i in range(6, 11)), 5, "reordered"),
     ],
 )
-def test_tampering_names_the_first_broken_record(store: Store, tamper: str, seq: int, problem: str) -> None:
+@pytest.mark.parametrize("workers", [1, 3])  # 3 workers: seq ranges 1-4, 5-8, 9-10
+def test_tampering_names_the_first_broken_record(store: Store, tamper: str, seq: int, problem: str, workers: int) -> None:
     _seeded(store)
     with store.engine.begin() as c:
         for stmt in tamper.split("; "):
             c.execute(text(stmt))
-    v = store.verify_ledger()
+    v = store.verify_ledger(workers=workers)
     assert not v.ok and v.first_break is not None
     assert (v.first_break.seq, v.first_break.problem) == (seq, problem), v.first_break
+
+
+def test_parallel_verify_of_an_intact_chain_counts_every_record(store: Store) -> None:
+    _seeded(store)
+    assert [(v.ok, v.records, v.head_seq, v.head_hash) for v in (store.verify_ledger(workers=w) for w in (1, 3, 4))] == [
+        (True, 10, 10, store.verify_ledger().head_hash)
+    ] * 3
 
 
 def test_each_ended_run_is_billed_once_with_the_tariff(store: Store, tmp_path: Path) -> None:

@@ -18,11 +18,13 @@ concurrent appends chain one after another.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
 from cpnet.control.store import schema as t
 
@@ -110,34 +112,104 @@ def _rows(result: Any, batch: int) -> Iterator[Any]:
         yield from chunk
 
 
-def verify(engine: Engine, batch: int = 50_000) -> Verification:
-    """Recompute the chain in seq order; the first break, if any, and ended attempts without a record."""
-    n, last_seq, prev = 0, 0, GENESIS
-    first: Break | None = None
+@dataclass(frozen=True, slots=True)
+class _Range:
+    """One seq range's verification: its first row's seq and prev_hash (the chain's link into it is
+    checked by the caller), its last row's seq and hash, and its first break after the first link."""
+
+    n: int
+    first_seq: int | None
+    first_prev: str | None
+    last_seq: int
+    last_hash: str | None
+    brk: Break | None
+
+
+def _verify_range(db: Engine | str, lo: int, hi: int, final: bool, batch: int) -> _Range:
+    """Records lo..hi (inclusive): each record's hash against its contents, seq gaps, and each
+    record's link to the one before it inside the range. `db`: an engine, or a URL (in a worker)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db) if isinstance(db, str) else db
+    n, last_seq, prev = 0, lo - 1, None
+    first_seq = first_prev = None
+    brk: Break | None = None
+    try:
+        with engine.connect() as c:
+            # plain driver rows (SQLAlchemy's per-row processing would cost more than the hashing)
+            q = f"SELECT seq, prev_hash, hash, {', '.join(FIELDS)} FROM {t.ledger.name} WHERE seq >= {int(lo)} AND seq <= {int(hi)} ORDER BY seq"
+            for row in _rows(c.execution_options(stream_results=True).exec_driver_sql(q), batch):
+                seq, prev_hash, stored = row[0], row[1], row[2]
+                n += 1
+                if first_seq is None:
+                    first_seq, first_prev = seq, prev_hash
+                if seq != last_seq + 1:
+                    brk = Break(last_seq + 1, "removed", f"records {last_seq + 1}-{seq - 1} are missing (the next present is {seq})")
+                elif record_hash(prev_hash, row[3:]) != stored:
+                    brk = Break(seq, "changed", f"record {seq}'s contents no longer match its hash")
+                elif prev is not None and prev_hash != prev:
+                    brk = Break(seq, "reordered", f"record {seq} does not follow record {seq - 1}: a record before it was removed, or the order changed")
+                if brk is not None:
+                    break
+                last_seq, prev = seq, stored
+    finally:
+        if isinstance(db, str):
+            engine.dispose()
+    if brk is None and not final and last_seq < hi:
+        brk = Break(last_seq + 1, "removed", f"records {last_seq + 1}-{hi} are missing (the next present is after {hi})")
+    return _Range(n, first_seq, first_prev, last_seq, prev, brk)
+
+
+def _ranges(max_seq: int, workers: int) -> list[tuple[int, int]]:
+    step = -(-max_seq // workers)
+    return [(lo, min(lo + step - 1, max_seq)) for lo in range(1, max_seq + 1, step)]
+
+
+def verify(engine: Engine, batch: int = 50_000, workers: int | None = None) -> Verification:
+    """Recompute the chain in seq order; the first break, if any, and ended attempts without a record.
+
+    Each record's hash depends only on its contents and its prev_hash, so seq ranges are checked in
+    parallel (`workers` processes; default: one per CPU, up to 4, for ledgers over 200,000 records),
+    then the links between ranges and the tip."""
     with engine.connect() as c:
         head_seq, head_hash, billed_after_s = c.execute(
             select(t.ledger_head.c.seq, t.ledger_head.c.hash, t.ledger_head.c.billed_after_s).where(t.ledger_head.c.id == 1)
         ).one()
-        # plain driver rows (SQLAlchemy's per-row processing would cost more than the hashing)
-        q = f"SELECT seq, prev_hash, hash, {', '.join(FIELDS)} FROM {t.ledger.name} ORDER BY seq"
-        for row in _rows(c.execution_options(stream_results=True).exec_driver_sql(q), batch):
-            seq, prev_hash, stored = row[0], row[1], row[2]
-            n += 1
-            if seq != last_seq + 1:
-                first = Break(last_seq + 1, "removed", f"records {last_seq + 1}-{seq - 1} are missing (the next present is {seq})")
-            elif record_hash(prev_hash, row[3:]) != stored:
-                first = Break(seq, "changed", f"record {seq}'s contents no longer match its hash")
-            elif prev_hash != prev:
-                first = Break(seq, "reordered", f"record {seq} does not follow record {seq - 1}: a record before it was removed, or the order changed")
-            if first is not None:
-                break
-            last_seq, prev = seq, stored
-        if first is None and (head_seq, head_hash) != (last_seq, prev):
-            first = (
-                Break(last_seq + 1, "removed", f"the ledger's tip is record {head_seq}, the last present is {last_seq}: records after it were removed")
-                if head_seq > last_seq
-                else Break(last_seq, "changed", f"the ledger's tip (record {head_seq}) does not match its last record {last_seq}")
-            )
+        max_seq = int(c.execute(select(func.coalesce(func.max(t.ledger.c.seq), 0))).scalar_one())
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if max_seq > 200_000 else 1
+    ranges = _ranges(max_seq, max(1, workers)) if max_seq > 0 else []
+    if len(ranges) > 1:
+        url = engine.url.render_as_string(hide_password=False)
+        # fork: the workers need no re-import; each opens its own connection
+        with multiprocessing.get_context("fork").Pool(len(ranges)) as pool:
+            parts = pool.starmap(_verify_range, [(url, lo, hi, i == len(ranges) - 1, batch) for i, (lo, hi) in enumerate(ranges)])
+    else:
+        parts = [_verify_range(engine, lo, hi, True, batch) for lo, hi in ranges]
+    n, last_seq, prev = 0, 0, GENESIS
+    first: Break | None = None
+    for (lo, _hi), part in zip(ranges, parts, strict=True):
+        n += part.n
+        if part.first_seq is None:  # every record of the range is gone
+            first = part.brk or Break(lo, "removed", f"records from {lo} are missing")
+            break
+        if part.brk is not None and part.brk.seq <= part.first_seq:
+            first = part.brk
+        elif part.first_prev != prev:
+            s = part.first_seq
+            first = Break(s, "reordered", f"record {s} does not follow record {s - 1}: a record before it was removed, or the order changed")
+        else:
+            first = part.brk
+        if first is not None:
+            break
+        last_seq, prev = part.last_seq, part.last_hash or prev
+    if first is None and (head_seq, head_hash) != (last_seq, prev):
+        first = (
+            Break(last_seq + 1, "removed", f"the ledger's tip is record {head_seq}, the last present is {last_seq}: records after it were removed")
+            if head_seq > last_seq
+            else Break(last_seq, "changed", f"the ledger's tip (record {head_seq}) does not match its last record {last_seq}")
+        )
+    with engine.connect() as c:
         a, lg = t.attempts.c, t.ledger.c
         gone = c.execute(
             select(a.job_id, a.attempt)

@@ -927,8 +927,8 @@ class Store:
             ).one()
         return float(cu), float(usd)
 
-    def verify_ledger(self) -> ledger.Verification:
-        return ledger.verify(self.engine)
+    def verify_ledger(self, workers: int | None = None) -> ledger.Verification:
+        return ledger.verify(self.engine, workers=workers)
 
     def record_decision(self, now_s: float, policy: str, placements: Sequence[Any], preemptions: Sequence[str], infeasible: Sequence[Any]) -> None:
         with self.engine.begin() as c:
