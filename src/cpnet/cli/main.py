@@ -90,6 +90,7 @@ _COMMAND_MODULES = (
     "offers_cmd",
     "ledger_cmd",
     "invoice_cmd",
+    "forecast_cmd",
 )
 
 
