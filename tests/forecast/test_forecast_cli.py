@@ -35,6 +35,7 @@ def test_forecast_writes_plot_and_json(tmp_path: Path) -> None:
     doc = json.loads((out / "forecast.json").read_text())
     assert doc["horizon_h"] == 12 and doc["by"] == "class" and "CU/h not given" in doc["cu_note"]
     assert len(doc["series"]) == 2
+    assert doc["intervals"] == "model"
     for s in doc["series"]:
         fc = s["forecast"]
         assert len(fc["mean"]) == 12 and all(lo >= 0 for lo in fc["lo95"])
@@ -45,7 +46,22 @@ def test_forecast_writes_plot_and_json(tmp_path: Path) -> None:
 
 
 def test_bad_options_are_user_errors(tmp_path: Path) -> None:
-    for args, message in ((["--by", "site"], "--by site"), (["--horizon", "0h"], "horizon"), (["--model", "prophet"], "--model prophet")):
+    for args, message in (
+        (["--by", "site"], "--by site"),
+        (["--horizon", "0h"], "horizon"),
+        (["--model", "prophet"], "--model prophet"),
+        (["--intervals", "x"], "--intervals x"),
+    ):
         result = CliRunner().invoke(_app(), ["forecast", "--out", str(tmp_path), *args])
         assert isinstance(result.exception, CpnetError), result.output
         assert message in str(result.exception)
+
+
+def test_forecast_conformal_auto_wide(tmp_path: Path) -> None:
+    out = tmp_path / "fc"
+    args = ["forecast", "--trace", "philly-sample", "--horizon", "24h", "--model", "auto_wide", "--intervals", "conformal", "--out", str(out)]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    (s,) = json.loads((out / "forecast.json").read_text())["series"]
+    assert s["intervals"] == "conformal" and s["model"] != "auto_wide"
+    assert all(a <= b <= c <= d for a, b, c, d in zip(s["forecast"]["lo95"], s["forecast"]["lo80"], s["forecast"]["hi80"], s["forecast"]["hi95"], strict=True))

@@ -35,8 +35,21 @@ def forecast(
     by: Annotated[str, typer.Option("--by", help="total, tenant (Philly: its VC) or class (gang size: fractional, 1-gpu, 2-8-gpu, >8-gpu).")] = "total",
     horizon: Annotated[str, typer.Option("--horizon", help="How far ahead: hours, days or weeks, e.g. 1h, 24h, 7d, 90d.")] = "24h",
     model: Annotated[
-        str, typer.Option("--model", help="auto (chosen on a validation split), ensemble (mean of mstl, ets, theta), mstl, ets, theta, snaive24 or snaive168.")
+        str,
+        typer.Option(
+            "--model",
+            help="auto (chosen on a validation split among mstl, ets, theta, ensemble), auto_wide (a wider pool: also ets_damped, "
+            "naive, ensemble_snaive, snaive24/168, intermittent crostonsba/adida/imapa/tsb and zero-aware NAME+zero), or one of those names.",
+        ),
     ] = "auto",
+    intervals: Annotated[
+        str,
+        typer.Option(
+            "--intervals",
+            help="model (the models' own, default), conformal (split-conformal from the validation split) or auto (per series, "
+            "whichever came closer to 95 % on the validation split's later half).",
+        ),
+    ] = "model",
     top: Annotated[int, typer.Option("--top", min=1, help="With --by tenant/class: forecast the N largest groups by device-hours.")] = 5,
     accelerator: Annotated[
         str | None,
@@ -49,7 +62,7 @@ def forecast(
     ] = False,
 ) -> None:
     from cpnet.catalog import load_catalog, load_throughputs
-    from cpnet.forecast import MODEL_NAMES, GroupBy, build_series, demand_jobs, parse_horizon
+    from cpnet.forecast import INTERVALS, MODEL_NAMES, GroupBy, build_series, demand_jobs, model_name_ok, parse_horizon
     from cpnet.forecast import backtest as run_backtest
     from cpnet.forecast import forecast as make_forecast
     from cpnet.forecast.plot import plot_forecasts
@@ -59,8 +72,10 @@ def forecast(
         group = GroupBy(by)
     except ValueError:
         raise CpnetError(f"--by {by}: expected one of {', '.join(g.value for g in GroupBy)}") from None
-    if model not in MODEL_NAMES:
-        raise CpnetError(f"--model {model}: expected one of {', '.join(MODEL_NAMES)}")
+    if not model_name_ok(model):
+        raise CpnetError(f"--model {model}: expected one of {', '.join(MODEL_NAMES)} (or NAME+zero)")
+    if intervals not in INTERVALS:
+        raise CpnetError(f"--intervals {intervals}: expected one of {', '.join(INTERVALS)}")
     h = parse_horizon(horizon)
     _check_writable(out)
     trace_name = trace or DEFAULT_TRACE
@@ -71,10 +86,10 @@ def forecast(
     if series_set.cu_note:
         console.print(series_set.cu_note, highlight=False)
 
-    doc: dict[str, Any] = {"trace": trace_name, "by": group.value, "horizon_h": h, "cu_note": series_set.cu_note, "series": []}
+    doc: dict[str, Any] = {"trace": trace_name, "by": group.value, "horizon_h": h, "intervals": intervals, "cu_note": series_set.cu_note, "series": []}
     items = []
     for s in series_set.series:
-        fc = make_forecast(s.values, h, model)
+        fc = make_forecast(s.values, h, model, intervals=intervals)
         items.append((s, fc))
         entry: dict[str, Any] = {
             "key": s.key,
@@ -82,6 +97,7 @@ def forecast(
             "history_start_h": s.start_h,
             "history_hours": len(s),
             "model": fc.model,
+            "intervals": intervals,
             "forecast": {
                 "start_h": s.start_h + len(s),
                 "mean": _rounded(fc.mean),
@@ -96,7 +112,7 @@ def forecast(
         )
         if backtest:
             horizons = sorted(set(BACKTEST_HORIZONS) | {h})
-            result = run_backtest(s.values, horizons, model)
+            result = run_backtest(s.values, horizons, model, intervals=intervals)
             entry["backtest"] = result.as_dict()
             _print_backtest(console, s.key, s.unit.value, result)
         doc["series"].append(entry)
@@ -145,7 +161,7 @@ def _print_backtest(console: Console, key: str, unit: str, result: Any) -> None:
         Col("n95", "snaive 95", pct, "right"),
         Col("note"),
     ]
-    title = f"backtest {key} ({unit}): last 20 % of {result.n} h held out"
+    title = f"backtest {key} ({unit}): last 20 % of {result.n} h held out, intervals {result.intervals}"
     console.print(table(rows, cols, title))
 
 

@@ -11,6 +11,12 @@ run on the same windows, with their own intervals.
 Scores over all forecast hours of all windows: sMAPE (%), MASE (MAE over the training part's
 in-sample 24 h seasonal-naive MAE) and the share of hours inside the 80 % and 95 % intervals.
 A horizon longer than the held-out part is reported as "series too short", with no numbers.
+
+intervals="conformal": the model's intervals are replaced by split-conformal ones calibrated on the
+training part's own validation split (cpnet.forecast.model.Conformal), once, for the longest
+horizon scored; the test part is never looked at. intervals="auto" picks, per series, the model's
+own or the conformal ones on that validation split (Conformal, choose=True). The baselines keep
+their own intervals.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cpnet.forecast.metrics import FloatArray, coverage, mase, naive_scale, smape
-from cpnet.forecast.model import DAY, WEEK, Fitted, Forecast, ForecastError, choose_model, rolling
+from cpnet.forecast.model import DAY, INTERVALS, WEEK, Conformal, Fitted, Forecast, ForecastError, resolve, rolling
 
 TEST_FRACTION = 0.2
 MAX_ORIGINS = 48
@@ -67,10 +73,12 @@ class BacktestResult:
     n_train: int
     validation: dict[str, float]  # auto's validation sMAPE per candidate (empty when not auto)
     horizons: tuple[HorizonResult, ...]
+    intervals: str = "model"
 
     def as_dict(self) -> dict[str, object]:
         return {
             "model": self.model,
+            "intervals": self.intervals,
             "hours": self.n,
             "train_hours": self.n_train,
             "validation_smape": {k: round(v, 3) for k, v in self.validation.items()},
@@ -93,18 +101,20 @@ def _scores(y: FloatArray, fc: list[Forecast], origins: list[int], h: int, scale
     )
 
 
-def backtest(y: FloatArray, horizons: Sequence[int], model: str = "auto") -> BacktestResult:
+def backtest(y: FloatArray, horizons: Sequence[int], model: str = "auto", *, intervals: str = "model") -> BacktestResult:
     """Scores of `model` and the seasonal-naive baselines on the last 20 % of `y`, per horizon."""
+    if intervals not in INTERVALS:
+        raise ForecastError(f"intervals {intervals!r}: expected one of {', '.join(INTERVALS)}")
     y = np.asarray(y, dtype=np.float64)
     n = len(y)
     n_train = math.floor(n * (1.0 - TEST_FRACTION))
     if n_train < 2 * DAY:
         raise ForecastError(f"a backtest needs at least {math.ceil(2 * DAY / (1 - TEST_FRACTION))} hours of history, got {n}")
     train = y[:n_train]
-    validation: dict[str, float] = {}
-    if model == "auto":
-        model, validation = choose_model(train)
+    model, validation = resolve(train, model, intervals)
     fitted = Fitted(model, train)
+    scored = [h for h in horizons if n - n_train >= h]
+    conformal = Conformal(model, train, max(scored), choose=intervals == "auto") if intervals != "model" and scored else None
     baselines = {"snaive24": Fitted("snaive24", train)}
     if n_train >= 2 * WEEK:
         baselines["snaive168"] = Fitted("snaive168", train)
@@ -117,7 +127,11 @@ def backtest(y: FloatArray, horizons: Sequence[int], model: str = "auto") -> Bac
         span = n - n_train - h + 1  # origins available
         step = max(h, math.ceil(span / MAX_ORIGINS))
         origins = list(range(n_train, n - h + 1, step))
-        scores = _scores(y, rolling(fitted, y, origins, h), origins, h, scale)
+        fcs = rolling(fitted, y, origins, h)
+        if conformal is not None:
+            fcs = [conformal.apply(f) for f in fcs]
+        scores = _scores(y, fcs, origins, h, scale)
         base = {k: _scores(y, rolling(b, y, origins, h), origins, h, scale) for k, b in baselines.items()}
         results.append(HorizonResult(h, "ok", len(origins), step, scores, base))
-    return BacktestResult(model, n, n_train, validation, tuple(results))
+    used = intervals if conformal is None or intervals != "auto" else f"auto:{conformal.kind}"
+    return BacktestResult(model, n, n_train, validation, tuple(results), used)
