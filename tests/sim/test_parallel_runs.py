@@ -222,3 +222,22 @@ def test_a_failed_ray_task_is_one_line_naming_it(ray_address: str, tmp_path: Pat
     proc, _ = cpnet("simulate", *BAD_RUN, "--ray", ray_address, "--out", str(tmp_path), cwd=tmp_path, timeout_s=180)
     assert_names_the_failed_run(proc)  # the task's CpnetError comes back as the same one line, not a RayTaskError
     assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(240)
+def test_a_capacity_plans_sweep_on_ray_gives_the_serial_answer(ray_address: str, tmp_path: Path) -> None:
+    """`cpnet plan --ray`: the replays are Ray tasks; the plan (every replay's numbers) is the serial one."""
+    scenario = tmp_path / "one-site.yaml"
+    scenario.write_text(
+        "schema_version: 1\nname: one-site\nsites:\n  - {id: s1, tier: cloud, region: test, lat: 30.0, lon: 110.0, inventory: {V100: 8},"
+        " pue: 1.2, price_usd_per_kwh: 0.1, carbon_g_per_kwh: 500.0}\ntenants:\n  - {id: default, weight: 1.0}\n"
+    )
+    common = ["plan", "--scenario", str(scenario), "--history", "gavel-continuous:rate=1,jobs=120,seed=3", "--horizon", "3d"]
+    common += ["--target", "p90 queueing < 2h", "--models", "1", "--max-add", "512", "--max-runs", "20", "--start", "2027-01-01"]
+    serial, _ = cpnet(*common, "--jobs-parallel", "1", "--out", str(tmp_path / "serial"), cwd=tmp_path, timeout_s=180)
+    assert serial.returncode == 0, serial.stderr
+    on_ray, _ = cpnet(*common, "--ray", ray_address, "--out", str(tmp_path / "ray"), cwd=tmp_path, timeout_s=180)
+    assert on_ray.returncode == 0, on_ray.stderr
+    a, b = (json.loads((tmp_path / d / "plan.json").read_text()) for d in ("serial", "ray"))
+    assert a == b and a["answer"].startswith("add ") and on_ray.stdout == serial.stdout

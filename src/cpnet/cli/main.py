@@ -91,6 +91,7 @@ _COMMAND_MODULES = (
     "ledger_cmd",
     "invoice_cmd",
     "forecast_cmd",
+    "plan_cmd",
 )
 
 

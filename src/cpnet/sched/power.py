@@ -21,10 +21,11 @@ _EPS_KW = 1e-9  # float slack: a gang that exactly meets the cap fits
 class PowerRoom:
     """kW left under the cap of each capped up site in this cycle (mutable, one per cycle)."""
 
-    __slots__ = ("_left", "_sites", "_catalog")
+    __slots__ = ("_left", "_sites", "_catalog", "_need")
 
     def __init__(self, sites: Iterable[Site], catalog: Mapping[str, Accelerator]) -> None:
         self._catalog = catalog
+        self._need: dict[tuple[str, str, int], float] = {}  # a gang's draw, asked for once per shape in a cycle
         self._sites = {s.id: s for s in sites if s.power_cap_kw is not None}
         self._left = {sid: float(s.power_cap_kw or 0.0) - idle_draw_kw(s, catalog) for sid, s in self._sites.items()}
 
@@ -36,9 +37,11 @@ class PowerRoom:
     def for_running(cls, snapshot: Snapshot) -> PowerRoom:
         room = cls(snapshot.sites, snapshot.catalog)
         if room._sites:
-            for jv in snapshot.jobs:
-                if jv.placement is not None:
-                    room.take(jv.placement)
+            left, need = room._left, room.need_kw
+            for jv in snapshot.jobs:  # every cycle, over a long queue too: `take` inlined
+                p = jv.placement
+                if p is not None and p.site in left:
+                    left[p.site] -= need(p.site, p.accelerator, p.num_devices)
         return room
 
     @property
@@ -46,8 +49,12 @@ class PowerRoom:
         return bool(self._sites)
 
     def need_kw(self, site_id: str, model: str, num_devices: int) -> float:
-        site = self._sites.get(site_id)
-        return 0.0 if site is None else busy_increment_kw(site, model, num_devices, self._catalog)
+        key = (site_id, model, num_devices)
+        kw = self._need.get(key)
+        if kw is None:
+            site = self._sites.get(site_id)
+            kw = self._need[key] = 0.0 if site is None else busy_increment_kw(site, model, num_devices, self._catalog)
+        return kw
 
     def fits(self, site_id: str, model: str, num_devices: int) -> bool:
         if site_id not in self._left:

@@ -24,7 +24,7 @@ class SimEvent:
 
 
 class SimState:
-    """Read-only view of the driver's state for `on_event` hooks (invariant checks in tests)."""
+    """Read-only view of the driver's state for `on_event` hooks (invariant checks in tests); `stop` ends the run."""
 
     __slots__ = ("_sim",)
 
@@ -52,6 +52,10 @@ class SimState:
 
     def waiting(self) -> list[str]:
         return [j.spec.id for j in self._sim.jobs.values() if j.placement is None]
+
+    def stop(self) -> None:
+        """End the replay now, as `until_s` would (event-driven runs): what is active is recorded unfinished."""
+        self._sim.until_s = min(self._sim.until_s, self._sim.now_s)
 
 
 EventHook = Callable[[SimEvent, SimState], None]

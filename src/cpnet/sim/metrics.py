@@ -155,6 +155,19 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (rank - lo)
 
 
+def censored_times_s(result: SimulationResult, metric: str, until_s: float, since_s: float = -math.inf) -> list[float]:
+    """Each job's queueing ("queueing": arrival to first start) or JCT ("jct"), for jobs arriving in
+    [since_s, until_s) that were not infeasible; a job not started (or not finished) by `until_s`
+    counts its time until then, so a backlog that never starts is not left out."""
+    out = []
+    for r in result.records:
+        if not since_s <= r.arrival_s < until_s or r.outcome is JobOutcome.INFEASIBLE:
+            continue
+        end = r.first_start_s if metric == "queueing" else r.finish_s
+        out.append((min(end, until_s) if end is not None else until_s) - r.arrival_s)
+    return out
+
+
 def mean(values: Sequence[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
 

@@ -60,10 +60,14 @@ class RunSpec:
     index: int
     config: SchedulerConfig
     seed: int
+    network: Network | None = None  # a what-if network in place of the shared scenario (capacity plans)
+    until_s: float | None = None  # stop the run here (run_simulation's until_s)
+    name: str | None = None  # what the run is called in errors; default: its policy and seed
+    stop_misses: tuple[str, float, int] | None = None  # (metric, bound_s, misses): stop early (cpnet.sim.early_stop)
 
     @property
     def label(self) -> str:
-        return f"policy {self.config.policy}, seed {self.seed}"
+        return self.name or f"policy {self.config.policy}, seed {self.seed}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +107,14 @@ class RunProgress(Protocol):
 def run_one(shared: SharedInputs, spec: RunSpec, progress: Callable[[float, int], None] | None = None) -> RunOutcome:
     """Simulate one run and compute its metrics: the same code whichever engine calls it."""
     from cpnet.sim.driver import run_simulation
+    from cpnet.sim.early_stop import MissWatch
     from cpnet.sim.metrics import compute_metrics
 
     t0, c0 = time.perf_counter(), time.process_time()
+    watch = None if spec.stop_misses is None else MissWatch(*spec.stop_misses)
     result = run_simulation(
-        scenario=shared.scenario, jobs=shared.jobs[spec.seed], policy=spec.config, throughput=shared.throughput,
-        catalog=shared.catalog, seed=spec.seed, progress=progress,
+        scenario=spec.network or shared.scenario, jobs=shared.jobs[spec.seed], policy=spec.config, throughput=shared.throughput,
+        catalog=shared.catalog, seed=spec.seed, progress=progress, until_s=spec.until_s, on_event=watch,
     )  # fmt: skip
     wall_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     return RunOutcome(spec.index, result, compute_metrics(result), wall_s, cpu_s, os.getpid(), socket.gethostname())
