@@ -47,6 +47,30 @@ def site(**changes: str) -> str:
 CASES: list[tuple[str, str, str | None, str]] = [
     # (case id, file text, field, words the message must contain)
     (
+        "compute tariff rate at an unknown site",
+        HEAD + "sites:\n" + SITE + TENANTS + "compute_tariff:\n  version: t-1\n  rates:\n    - {model: V100, site: b, usd_per_device_hour: 2.0}   # <-\n",
+        "compute_tariff.rates[0].site",
+        "unknown site 'b'; valid: *, a",
+    ),
+    (
+        "compute tariff rate of an unknown model",
+        HEAD + "sites:\n" + SITE + TENANTS + "compute_tariff:\n  version: t-1\n  rates:\n    - {model: H1000, usd_per_device_hour: 2.0}   # <-\n",
+        "compute_tariff.rates[0].model",
+        "unknown accelerator 'H1000'",
+    ),
+    (
+        "compute tariff period without hours",
+        HEAD + "sites:\n" + SITE + TENANTS + "compute_tariff:\n  version: t-1\n  time_of_use:\n    - {start_hour: 6, end_hour: 6, multiplier: 1.2}   # <-\n",
+        "compute_tariff.time_of_use[0]",
+        "a period needs hours",
+    ),
+    (
+        "compute tariff discount over 1",
+        HEAD + "sites:\n" + SITE + TENANTS + "compute_tariff:\n  version: t-1\n  preemptible_discount: 1.5   # <-\n",
+        "compute_tariff.preemptible_discount",
+        "less than or equal to 1",
+    ),
+    (
         "negative count",
         HEAD + "sites:\n" + site(inventory="inventory:\n      V100: 4\n      A100: -3   # <-") + TENANTS,
         "sites[0].inventory.A100",

@@ -13,6 +13,7 @@ import pytest
 
 from cpnet.core.energy import Series
 from cpnet.core.errors import InputError
+from cpnet.scenario import load_scenario
 from cpnet.scenario.tariff import TariffLookupError, default_tou_file, read_tou_rows, select_rows, tariff_year_start_s, tou_tariff_series
 
 CN = timezone(timedelta(hours=8))
@@ -152,3 +153,22 @@ def test_uncovered_hours_are_an_error(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         tou_tariff_series("Guizhou", FLAT, path=str(bad))
     assert err.value.line == line and "22:00" in str(err.value)
+
+
+def test_a_scenarios_compute_tariff_overrides_the_default_and_keeps_the_rest(tmp_path: Path) -> None:
+    from cpnet.core.tariff import LIST_PRICES_USD_PER_HOUR
+
+    f = tmp_path / "s.yaml"
+    f.write_text(
+        "schema_version: 1\nname: t\nsites:\n"
+        "  - {id: a, tier: cloud, region: r, lat: 30.0, lon: 110.0, inventory: {V100: 4, A100: 2}, pue: 1.1, price_usd_per_kwh: 0.1, carbon_g_per_kwh: 500}\n"
+        "tenants:\n  - {id: x, weight: 1}\n"
+        "compute_tariff:\n  version: acme-2027.1\n  rates:\n    - {model: V100, usd_per_device_hour: 2.5}\n    - {model: V100, site: a, usd_per_device_hour: 2.0}\n"
+        "  time_of_use:\n    - {start_hour: 9, end_hour: 18, multiplier: 1.5}\n  preemptible_discount: 0.5\n"
+    )
+    t = load_scenario(str(f)).compute_tariff
+    assert t is not None and t.version == "acme-2027.1"
+    assert (t.rate("a", "V100"), t.rate("b", "V100"), t.rate("a", "A100")) == (2.0, 2.5, LIST_PRICES_USD_PER_HOUR["A100"])  # A100: the default's
+    assert (t.multiplier(10), t.multiplier(20)) == (1.5, 1.0)  # the file's periods replace the default's night rate
+    assert t.preemptible_discount == 0.5 and t.carbon_usd_per_kg == 0.05  # given, and kept from the default
+    assert load_scenario("east-data-west-compute").compute_tariff is None

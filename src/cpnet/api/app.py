@@ -22,6 +22,7 @@ from cpnet.core.energy import EnergySignals
 from cpnet.core.errors import CpnetError
 from cpnet.core.model import Accelerator, Link
 from cpnet.core.states import InvalidTransition
+from cpnet.core.tariff import Tariff
 
 
 class ApiError(Exception):
@@ -50,6 +51,7 @@ class Services:
     links: tuple[Link, ...] = ()  # the scenario's network (declared and distance-derived links)
     energy: EnergySignals | None = None  # the scenario's price and carbon series on the wall clock
     scenario: str | None = None  # the scenario's name or path (API workers load its network again)
+    tariff: Tariff | None = None  # what a device-hour costs (the scenario's compute tariff; None: the default)
     # token -> (its principal, monotonic time the entry stops being trusted, the token's expires_s)
     _tokens: dict[str, tuple[Principal, float, float | None]] = field(default_factory=dict)
     batcher: Any = None  # SubmitBatcher, made on first use

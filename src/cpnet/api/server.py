@@ -28,6 +28,7 @@ from cpnet.control.throughput import known_models, load_catalog_or_empty, load_c
 from cpnet.core.clock import Clock
 from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Link
+from cpnet.core.tariff import Tariff
 from cpnet.executors.registry import make_executor
 from cpnet.sched.runner import SchedulerConfig
 
@@ -35,7 +36,7 @@ log = logging.getLogger("cpnet.api")
 WORKER_SPEC_ENV = "CPNET_WORKER_SPEC"
 
 
-def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[tuple[Link, ...], EnergySignals | None]:
+def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[tuple[Link, ...], EnergySignals | None, Tariff | None]:
     """Write a scenario's sites (all accelerators emulated: they are not this machine) and tenants;
     return its network (`scenario_network`)."""
     from cpnet.scenario import load_scenario
@@ -51,11 +52,11 @@ def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[t
     return scenario_network(scenario)
 
 
-def scenario_network(scenario: Any) -> tuple[tuple[Link, ...], EnergySignals | None]:
-    """A scenario's links (declared and distance-derived) and its energy series on the wall clock."""
+def scenario_network(scenario: Any) -> tuple[tuple[Link, ...], EnergySignals | None, Tariff | None]:
+    """A scenario's links (declared and distance-derived), its energy series on the wall clock, and its compute tariff."""
     energy = scenario.energy
     # The live clock is Unix time already: the series apply at their own timestamps (epoch 0).
-    return scenario.network_links(), (None if energy is None else replace(energy, epoch_s=0.0))
+    return scenario.network_links(), (None if energy is None else replace(energy, epoch_s=0.0)), scenario.compute_tariff
 
 
 def build_service(
@@ -83,7 +84,7 @@ def build_service(
     _restrict_sqlite_files(store)
     catalog = load_catalog_or_empty()
     throughput = load_control_throughput(catalog)
-    links, energy = load_scenario_into(store, scenario, clock.now()) if scenario else ((), None)
+    links, energy, tariff = load_scenario_into(store, scenario, clock.now()) if scenario else ((), None, None)
     run_dir = data / "runs"
     config = dict(executor_config or {})
     if executor == "local":
@@ -98,7 +99,7 @@ def build_service(
     serve_tenants = getattr(ex, "serve_tenants", None)
     if serve_tenants is not None:  # e.g. a local executor without root refuses a second tenant
         serve_tenants(store.tenants())
-    rec_config = ReconcilerConfig(scheduler=SchedulerConfig(policy, dict(policy_params or {})), run_dir=str(run_dir))
+    rec_config = ReconcilerConfig(scheduler=SchedulerConfig(policy, dict(policy_params or {})), run_dir=str(run_dir), tariff=tariff)
     for site in getattr(ex, "sites", list)():  # a sites file describes its sites (tier, place, energy); engines report inventory
         store.upsert_site(site, "executor", clock.now(), rec_config.site_timeout_s)
     reconciler = Reconciler(store, ex, clock, rec_config, throughput=throughput, catalog=catalog, links=links, energy=energy)
@@ -120,6 +121,7 @@ def build_service(
         links=links,
         energy=energy,
         scenario=scenario,
+        tariff=reconciler.tariff,
     )
     return create_app(services), reconciler, loop
 
@@ -146,11 +148,11 @@ def build_worker_app(
         limits = Limits.from_json(text) if text else Limits()
     catalog = load_catalog_or_empty()
     links: tuple[Link, ...] = ()
-    energy = None
+    energy = tariff = None
     if scenario is not None:
         from cpnet.scenario import load_scenario
 
-        links, energy = scenario_network(load_scenario(scenario))
+        links, energy, tariff = scenario_network(load_scenario(scenario))
     services = Services(
         Store(db),
         WallClock(),
@@ -163,6 +165,7 @@ def build_worker_app(
         links=links,
         energy=energy,
         scenario=scenario,
+        tariff=tariff,
     )
     return create_app(services)
 

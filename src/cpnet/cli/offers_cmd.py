@@ -2,8 +2,8 @@
 
 Like `sky show-gpus` / `dstack offer`: devices free now, compute-unit rate (CU: V100
 device-seconds per device-second, `cpnet.catalog.compute_units`), energy price and carbon
-intensity now, the energy price of a device-hour (TDP x PUE x price: energy only, site tariffs are
-not modelled yet) and, with --from, the round-trip time from a region or site over the links.
+intensity now, the energy price of a device-hour (TDP x PUE x price), what the compute tariff
+charges for a device-hour now and, with --from, the round-trip time from a region or site over the links.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ CSV_COLUMNS = (
     "pue",
     "price_usd_per_kwh",
     "energy_usd_per_device_hour",
+    "tariff_usd_per_device_hour",
+    "preemptible_usd_per_device_hour",
     "carbon_g_per_kwh",
     "rtt_ms",
 )
@@ -66,7 +68,7 @@ def offers(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Offers per site and accelerator model: devices free now, CU rate, energy price, carbon, RTT."""
+    """Offers per site and accelerator model: devices free now, CU rate, energy price, tariff price, carbon, RTT."""
     if as_json and as_csv:
         raise CpnetError("give --json or --csv, not both")
     params: dict[str, Any] = {"sort": sort.value, "min_devices": min_devices}
@@ -91,7 +93,8 @@ def offers(
     console.print(wide if _fits(console, wide) else _table(rows, origin is not None, answer, compact=True), highlight=False)
     notes = [
         f"CU: {answer['cu_reference']} device-seconds per device-second (median over job types)",
-        "$/h: a device-hour's energy (TDP x PUE x $/kWh now); tariffs not modelled yet",
+        "kWh $/h: a device-hour's energy (TDP x PUE x $/kWh now)",
+        f"tariff $/h (in a wide terminal, and --csv with the preemptible price): a device-hour at tariff {answer['tariff_version']} now",
     ]
     if any(o["emulated"] for o in rows):
         notes.append("* emulated accelerator (runs on another device or in simulation)")
@@ -107,13 +110,14 @@ def _num(value: float | None, digits: int) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def _cells(o: dict[str, Any], with_rtt: bool) -> list[str]:
-    """The numeric cells of an offer: free/total (or the site's state), CU, $/kWh, $/h, gCO2/kWh, RTT."""
+def _cells(o: dict[str, Any], with_rtt: bool, with_tariff: bool) -> list[str]:
+    """The numeric cells of an offer: free/total (or the site's state), CU, $/kWh, energy $/h, tariff $/h (wide only), gCO2/kWh, RTT."""
     cells = [
         f"{o['free']}/{o['total']}" if o["state"] == "up" else o["state"],
         _num(o["cu_rate"], 2),
         _num(o["price_usd_per_kwh"], 3),
         _num(o["energy_usd_per_device_hour"], 3),
+        *([_num(o["tariff_usd_per_device_hour"], 2)] if with_tariff else []),
         _num(o["carbon_g_per_kwh"], 0),
     ]
     if with_rtt:
@@ -121,7 +125,7 @@ def _cells(o: dict[str, Any], with_rtt: bool) -> list[str]:
     return cells
 
 
-NUMERIC_HEADERS = ("free", "CU", "$/kWh", "$/h", "gCO2\n/kWh")
+NUMERIC_HEADERS = ("free", "CU", "$/kWh", "kWh\n$/h", "gCO2\n/kWh")
 
 
 def _table(rows: list[dict[str, Any]], with_rtt: bool, answer: dict[str, Any], compact: bool) -> Table:
@@ -135,12 +139,13 @@ def _table(rows: list[dict[str, Any]], with_rtt: bool, answer: dict[str, Any], c
         table.add_column("tier", no_wrap=True)
         table.add_column("region", no_wrap=True)
     table.add_column("model", no_wrap=True)
-    for header in (*NUMERIC_HEADERS, *(("RTT\nms",) if with_rtt else ())):
+    headers = (*NUMERIC_HEADERS[:4], *(() if compact else ("tariff\n$/h",)), *NUMERIC_HEADERS[4:], *(("RTT\nms",) if with_rtt else ()))
+    for header in headers:
         table.add_column(header, justify="right", no_wrap=True)
     for o in rows:
         site = f"{o['site']}\n[dim]{o['tier']}, {o['region']}[/dim]" if compact else o["site"]
         where = [site] if compact else [o["site"], o["tier"], o["region"]]
-        table.add_row(*where, o["accelerator"] + ("*" if o["emulated"] else ""), *_cells(o, with_rtt))
+        table.add_row(*where, o["accelerator"] + ("*" if o["emulated"] else ""), *_cells(o, with_rtt, not compact))
     return table
 
 

@@ -9,6 +9,7 @@ A tenant tree that breaks a rule of cpnet.core.tenancy names the line of the nod
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from cpnet.core.energy import EnergySignals, Series, SiteEnergy
 from cpnet.core.errors import InputError, UnknownNameError
 from cpnet.core.model import Link, Site, Tier
+from cpnet.core.tariff import Tariff, TimeOfUse, default_tariff
 from cpnet.core.tenancy import Budget, BudgetPeriod, BudgetUnit, NodeKind, TenantNode, TenantTree, TenantTreeError
 from cpnet.scenario.distance import NetworkModel, UnlinkedPairs, great_circle_km
 from cpnet.scenario.grid_factors import FactorLookupError, annual_carbon_series
@@ -24,6 +26,7 @@ from cpnet.scenario.scenario import Scenario
 from cpnet.scenario.schema import (
     BudgetSpec,
     CarbonAnnualSpec,
+    ComputeTariffSpec,
     LinkSpec,
     NetworkSpec,
     ScenarioSpec,
@@ -157,6 +160,15 @@ def _check_references(doc: YamlDocument, spec: ScenarioSpec, known: set[str] | N
         if pair in pairs:
             raise _fail(doc, ("links", j), f"second link between '{link.a}' and '{link.b}'; give one link per pair")
         pairs.add(pair)
+    if spec.compute_tariff is not None:
+        for r, rate in enumerate(spec.compute_tariff.rates):
+            if rate.site != "*" and rate.site not in site_ids:
+                raise _fail(doc, ("compute_tariff", "rates", r, "site"), f"unknown site '{rate.site}'; valid: *, {', '.join(sorted(site_ids))}")
+            if known is not None and rate.model not in known:
+                raise _fail(doc, ("compute_tariff", "rates", r, "model"), _unknown_accelerator(rate.model, known))
+        for p, period in enumerate(spec.compute_tariff.time_of_use or ()):
+            if period.start_hour == period.end_hour:
+                raise _fail(doc, ("compute_tariff", "time_of_use", p), f"start_hour and end_hour are both {period.start_hour}; a period needs hours")
     tenant_ids: set[str] = set()
     for k, t in enumerate(spec.tenants):
         if t.id in tenant_ids:
@@ -299,6 +311,29 @@ def _build(spec: ScenarioSpec, path: str, energy: EnergySignals | None, tree: Te
         energy=energy,
         epoch_s=spec.epoch_s(),
         tree=tree,
+        compute_tariff=None if spec.compute_tariff is None else _compute_tariff(spec.compute_tariff),
+    )
+
+
+def _compute_tariff(spec: ComputeTariffSpec) -> Tariff:
+    """The file's tariff over the default one: what the file gives replaces, the rest is kept."""
+    from cpnet.catalog.compute_units import shipped_units
+
+    base = default_tariff(shipped_units().default)
+    rates = {**base.rates, **{(r.site, r.model): r.usd_per_device_hour for r in spec.rates}}
+    sources = {**base.sources, **{r.model: f"scenario tariff {spec.version}" for r in spec.rates}}
+    periods = base.periods if spec.time_of_use is None else tuple(TimeOfUse(p.start_hour, p.end_hour, p.multiplier) for p in spec.time_of_use)
+    return replace(
+        base,
+        version=spec.version,
+        rates=rates,
+        sources=sources,
+        periods=periods,
+        **{
+            k: v
+            for k, v in spec.model_dump(include={"default_usd_per_device_hour", "preemptible_discount", "energy_pass_through", "carbon_usd_per_kg"}).items()
+            if v is not None
+        },
     )
 
 

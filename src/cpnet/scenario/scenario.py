@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from cpnet.core.energy import EnergySignals
 from cpnet.core.errors import UnknownNameError
 from cpnet.core.model import Link, Site, Tenant
+from cpnet.core.tariff import Tariff
 from cpnet.core.tenancy import TenantTree
 from cpnet.scenario.distance import NetworkModel, UnlinkedPairs, great_circle_km
 
@@ -39,6 +40,7 @@ class Scenario:
     energy: EnergySignals | None = None
     epoch_s: float = 0.0
     tree: TenantTree | None = None
+    compute_tariff: Tariff | None = None  # what a device-hour costs here (None: cpnet.core.tariff's default)
     _tree: TenantTree = field(init=False, repr=False, compare=False)
     _by_id: dict[str, Site] = field(init=False, repr=False, compare=False)
     _link_index: dict[frozenset[str], Link] = field(init=False, repr=False, compare=False)

@@ -17,6 +17,11 @@ Energy signals (all optional, so files written before them still load):
   Series file paths are relative to the scenario file's directory (cpnet.scenario.series_file).
 * per site `power_cap_kw` (cpnet.core.power), per tenant `home_site` (a site id of this file).
 
+Compute tariff (optional, `compute_tariff`): the version each bill names, rates per device-hour
+by model (and optionally site), time-of-use periods (UTC hours), a preemptible discount, energy
+pass-through and a carbon surcharge (cpnet.core.tariff); what it leaves out comes from the default
+tariff (cited list prices, CU-scaled assumptions elsewhere).
+
 Tenant tree (cpnet.core.tenancy), also optional: an entry of `tenants:` may be an org or a team
 (`kind: org | team`, default `tenant`) and may name its `parent` (an org or team of the list), so
 that the list is the tree, one node per entry; a tenant without a parent is an org of one (the
@@ -151,6 +156,30 @@ class TenantSpec(_Strict):
     budget: BudgetSpec | None = None
 
 
+class RateSpec(_Strict):
+    model: str = Field(min_length=1)
+    site: str = "*"  # a site id of this file, or "*": every site
+    usd_per_device_hour: float = Field(ge=0.0)
+
+
+class TimeOfUseSpec(_Strict):
+    start_hour: int = Field(ge=0, le=23)  # UTC hours [start_hour, end_hour); end < start wraps midnight
+    end_hour: int = Field(ge=0, le=24)
+    multiplier: float = Field(ge=0.0)
+
+
+class ComputeTariffSpec(_Strict):
+    """What a device-hour costs (cpnet.core.tariff.Tariff); rates not given come from the default tariff."""
+
+    version: str = Field(min_length=1, max_length=64)  # each bill names it
+    rates: list[RateSpec] = Field(default_factory=list)
+    default_usd_per_device_hour: float | None = Field(default=None, ge=0.0)
+    time_of_use: list[TimeOfUseSpec] | None = None  # None: the default tariff's (night 22-06 UTC at 0.7x)
+    preemptible_discount: float | None = Field(default=None, ge=0.0, le=1.0)
+    energy_pass_through: bool | None = None
+    carbon_usd_per_kg: float | None = Field(default=None, ge=0.0)
+
+
 class NetworkSpec(_Strict):
     unlinked_pairs: Literal["from_distance", "none"] = "none"
     route_factor: float = Field(default=1.5, ge=1.0, le=5.0)
@@ -168,6 +197,7 @@ class ScenarioSpec(_Strict):
     sites: list[SiteSpec] = Field(min_length=1)
     links: list[LinkSpec] = Field(default_factory=list)
     tenants: list[TenantSpec] = Field(min_length=1)
+    compute_tariff: ComputeTariffSpec | None = None
 
     @field_validator("epoch", mode="before")
     @classmethod

@@ -227,7 +227,7 @@ def energy(svc: Svc, who: Caller, tenant: TenantParam = None, bucket_s: BucketPa
     caller's attempts (every tenant's for an admin). Energy as `/v1/usage` counts it; carbon and
     cost at the site's mean intensity and price over each bucket (the scenario's series where it
     has them; one mean per site and bucket, so the answer costs one pass over the attempts). Cost is
-    electricity only (tariffs are not modelled yet)."""
+    electricity only (what tenants are billed, compute included, is in the ledger and its invoices)."""
     owner = _owner(who, tenant)
     now = svc.clock.now()
     sites = {r.site.id: r.site for r in svc.store.list_sites()}

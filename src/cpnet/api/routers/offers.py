@@ -9,8 +9,10 @@ one device-hour's energy,
 
     energy_usd_per_device_hour = TDP_kW x PUE x price_usd_per_kwh
 
-(energy only: a device at full TDP, the facility overhead by PUE; tariffs, i.e. what a site would
-charge for the device itself, are not modelled yet; None for a model without a TDP); and with
+(energy only: a device at full TDP, the facility overhead by PUE; None for a model without a TDP);
+what the compute tariff (the scenario's `compute_tariff`, else cpnet.core.tariff's default; its
+`tariff_version` is in the answer) charges for a device-hour now, time of use included, and that
+price for preemptible work (its discount applied); and with
 `from`, the round-trip time in ms from there over the network's links (`cpnet.core.paths`: the
 minimum-latency path; a Link's latency is the round trip). `from` is a site id or a region: from
 a region, the RTT is that of its nearest site (0 at every site of the region itself). None:
@@ -33,11 +35,12 @@ from cpnet.api.app import ApiError, Services
 from cpnet.api.deps import Caller, Svc
 from cpnet.api.network_now import SiteNow, sites_now
 from cpnet.api.openapi import errors
-from cpnet.catalog.compute_units import REFERENCE_MODEL, units_of
+from cpnet.catalog.compute_units import REFERENCE_MODEL, shipped_units, units_of
 from cpnet.catalog.throughput import ThroughputModel
 from cpnet.core.errors import UnknownNameError
 from cpnet.core.paths import Paths
 from cpnet.core.states import SiteState
+from cpnet.core.tariff import default_tariff
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"])
 
@@ -50,7 +53,10 @@ class OfferSort(StrEnum):
     CU = "cu"
 
 
-ENERGY_NOTE = "energy only: TDP x PUE x energy price now; site tariffs are not modelled yet"
+ENERGY_NOTE = (
+    "energy_usd_per_device_hour: energy only, TDP x PUE x energy price now; tariff_usd_per_device_hour: what the compute tariff "
+    "charges for a device-hour now (time of use included; energy is passed through on top)"
+)
 
 
 def _rtt(svc: Services, sites: list[SiteNow], origin: str | None) -> dict[str, float | None] | None:
@@ -85,6 +91,8 @@ def offers_now(
         if accelerator not in valid:
             raise UnknownNameError("accelerator", accelerator, valid)
     rtt = _rtt(svc, sites, origin)
+    tariff = svc.tariff or default_tariff(shipped_units().default)
+    tou = tariff.multiplier(int(now // 3600) % 24)
     base = svc.throughput.base
     models = sorted(set(svc.catalog) | {m for s in sites for m in s.site.inventory})
     units = units_of(base if isinstance(base, ThroughputModel) else None, models)
@@ -115,6 +123,8 @@ def offers_now(
                     "pue": site.pue,
                     "price_usd_per_kwh": site.price_usd_per_kwh,
                     "energy_usd_per_device_hour": None if not tdp else tdp / 1000.0 * site.pue * site.price_usd_per_kwh,
+                    "tariff_usd_per_device_hour": tariff.rate(site.id, model) * tou,
+                    "preemptible_usd_per_device_hour": tariff.rate(site.id, model) * tou * (1.0 - tariff.preemptible_discount),
                     "carbon_g_per_kwh": site.carbon_g_per_kwh,
                     "rtt_ms": None if rtt is None else rtt[site.id],
                 }
@@ -126,6 +136,7 @@ def offers_now(
         "sort": sort.value,
         "cu_reference": REFERENCE_MODEL,
         "price_note": ENERGY_NOTE,
+        "tariff_version": tariff.version,
         "offers": offers,
     }
 
