@@ -126,6 +126,7 @@ def test_flags_override_the_job_file_and_name_is_kept(srv: Server, tmp_path: Pat
         f"sites: [{site}]\n"
         "env: {A: 1, B: file}\n"
         "checkpointing: on\n"
+        "preemptible: on\n"
         "deadline: 2030-06-01T18:00:00+08:00\n"
         "total_steps: 1000000000\n"
         "priority_weight: 2\n"
@@ -140,12 +141,16 @@ def test_flags_override_the_job_file_and_name_is_kept(srv: Server, tmp_path: Pat
         j = job(srv, token, job_id)
         assert j["name"] == "from-flag" and j["devices"] == 2  # the flags won
         assert j["command"] == ["train", "--epochs", "3", "two words"] and j["accelerator"] == model and j["sites"] == [site]
-        assert j["env"] == {"A": "1", "B": "flag", "CPNET_CHECKPOINT": "1"} and j["checkpoint"] is True
+        assert j["env"] == {"A": "1", "B": "flag", "CPNET_CHECKPOINT": "1"} and j["checkpoint"] is True and j["preemptible"] is True
+        shown = ok(cli(srv.url, token, "job", "show", job_id))
+        assert "checkpointing" in shown and "preemptible" in shown, shown
         assert j["deadline_s"] == datetime.fromisoformat("2030-06-01T18:00:00+08:00").timestamp()
         assert j["total_steps"] == 1e9 and j["priority_weight"] == 2.0 and j["short_id"] == short
 
         plain = ok(cli(srv.url, token, "job", "submit", "--name", "just-a-flag", "--total-steps", "1", "--", "train")).strip()
-        assert job(srv, token, plain)["name"] == "just-a-flag" and job(srv, token, plain)["checkpoint"] is False
+        assert (
+            job(srv, token, plain)["name"] == "just-a-flag" and job(srv, token, plain)["checkpoint"] is False and job(srv, token, plain)["preemptible"] is False
+        )
         with srv.client(token) as c:
             names = {s["id"]: s["name"] for s in c.get("/v1/jobs").json()["jobs"]}  # the summaries carry the name
         assert names == {job_id: "from-flag", plain: "just-a-flag"}

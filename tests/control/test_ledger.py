@@ -115,6 +115,22 @@ def test_each_ended_run_is_billed_once_with_the_tariff(store: Store, tmp_path: P
     assert v.first_break is None and v.unbilled == ((job.id, 1),)
 
 
+def test_a_preemptible_run_is_billed_at_the_discount(store: Store, tmp_path: Path) -> None:
+    """The same 2 x V100 for 100 s as above, submitted preemptible: compute at 1 - 0.6 of 0.2 USD."""
+    spot = Tariff("test-1", {(ANY_SITE, "V100"): 3.6}, 1.0, preemptible_discount=0.6)
+    clock = ManualClock(0.0)
+    ex = SimulatedExecutor(clock, ControlThroughput(None), {"a": {"V100": 2}})
+    rec = Reconciler(store, ex, clock, ReconcilerConfig(run_dir=str(tmp_path), site_heartbeat_s=0.0, tariff=spot))
+    store.create_tenant("t", 1.0, 0.0)
+    job, _ = store.submit_job("t", "k", {"command": ["true"], "total_steps": 200.0, "devices": 2, "preemptible": True}, 0.0)
+    rec.step()
+    clock.set(100.0)
+    rec.step()
+    rec.step()
+    (r,) = store.ledger_records("t")
+    assert r["ref"] == job.id and r["compute_usd"] == pytest.approx(0.2 * 0.4)
+
+
 def test_time_of_use_splits_at_hour_boundaries() -> None:
     night = Tariff("tou", {(ANY_SITE, "V100"): 1.0}, 1.0, periods=(TimeOfUse(22, 6, 0.5),), preemptible_discount=0.6)
     # 21:30-22:30 UTC on day 0: half an hour at 1x, half at 0.5x

@@ -12,8 +12,10 @@ NOW = 10_000.0
 RULES = VictimRules(min_runtime_s=600.0, max_preemptions=3)
 
 
-def cand(job_id: str, devices: int = 1, started_s: float = 0.0, checkpoint_s: float | None = None, priority: float = 1.0, preemptions: int = 0) -> Candidate:
-    return Candidate(job_id, "t", priority, devices, started_s, checkpoint_s, preemptions)
+def cand(
+    job_id: str, devices: int = 1, started_s: float = 0.0, checkpoint_s: float | None = None, priority: float = 1.0, preemptions: int = 0, spot: bool = False
+) -> Candidate:
+    return Candidate(job_id, "t", priority, devices, started_s, checkpoint_s, preemptions, spot)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +40,11 @@ def test_order_is_least_loss_then_lowest_priority_then_newest() -> None:
         cand("two-dev", devices=2, started_s=9500.0),  # loses 2 x 500 device-s, as lo, but started later
     ]
     assert [c.job_id for c in victim_order(jobs, NOW)] == ["checkpointed", "two-dev", "lo", "hi", "big-loss"]
+    # a job submitted as preemptible (spot-like) goes first, however much it would lose
+    spot = cand("spot", started_s=0.0, spot=True)
+    assert [c.job_id for c in victim_order([*jobs, spot], NOW)][:2] == ["spot", "checkpointed"]
+    got = choose_victims(1, 0, [*jobs, spot], NOW, RULES)
+    assert got is not None and [v.job_id for v in got] == ["spot"]
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,7 @@ class JobSubmit(BaseModel):
     checkpoint: bool = Field(
         False, description=f"the job checkpoints into $CPNET_CHECKPOINT_DIR and resumes from it; it runs with {CHECKPOINT_ENV}=1 so it knows to"
     )
+    preemptible: bool = Field(False, description="spot-like: billed at the tariff's preemptible discount; a preempting policy stops it before other jobs")
 
     @field_validator("env")
     @classmethod

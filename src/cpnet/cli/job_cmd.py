@@ -102,6 +102,10 @@ def submit(
     checkpoint: Annotated[
         bool | None, typer.Option("--checkpoint/--no-checkpoint", help="the job checkpoints (it runs with CPNET_CHECKPOINT=1)", show_default=False)
     ] = None,
+    preemptible: Annotated[
+        bool | None,
+        typer.Option("--preemptible/--no-preemptible", help="spot-like: billed at the tariff's discount, preempted before other jobs", show_default=False),
+    ] = None,
     total_steps: Annotated[float | None, typer.Option(help="the job's work in steps (the scheduler's estimate)")] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="resubmitting with the same key returns the same job")] = None,
     array: Annotated[
@@ -144,6 +148,7 @@ def submit(
         ("sites", site or None, "--site"),
         ("workdir", workdir, "--workdir"),
         ("checkpoint", checkpoint, "--checkpoint"),
+        ("preemptible", preemptible, "--preemptible"),
         ("total_steps", total_steps, "--total-steps"),
         ("idempotency_key", idempotency_key, "--idempotency-key"),
     )
@@ -374,6 +379,8 @@ def show(job_id: JobArg, url: UrlOpt = None, token: TokenOpt = None, as_json: Js
         wants.append(f"deadline {_local(j['deadline_s'])}")
     if j.get("checkpoint"):
         wants.append("checkpointing")
+    if j.get("preemptible"):
+        wants.append("preemptible")
     con.print("wants: " + "; ".join(wants), markup=False)
     p = j["placement"]
     if p:

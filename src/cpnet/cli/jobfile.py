@@ -14,6 +14,7 @@ A YAML mapping with any of these fields (all optional; a command comes from the 
     env: {EPOCHS: 3}              # extra environment (numbers are written as text)
     workdir: /data/train          # absolute, on the site
     checkpointing: on             # the job checkpoints into $CPNET_CHECKPOINT_DIR; it runs with CPNET_CHECKPOINT=1
+    preemptible: on               # spot-like: billed at the tariff's discount, preempted before other jobs
     total_steps: 10000            # the scheduler's estimate of the work
     priority_weight: 1.0          # within the tenant
 
@@ -62,6 +63,7 @@ class JobFile(BaseModel):
     env: dict[str, Any] | None = None
     workdir: str | None = None
     checkpointing: bool | None = None
+    preemptible: bool | None = None
     total_steps: float | None = None
     priority_weight: float | None = None
 

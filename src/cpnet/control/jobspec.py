@@ -25,4 +25,5 @@ def job_spec(job_id: str, tenant: str, s: Mapping[str, Any], submitted_s: float)
         data_gb=float(s.get("data_gb") or 0.0),
         deadline_s=float(s["deadline_s"]) if s.get("deadline_s") is not None else None,
         sites=frozenset(s["sites"]) if s.get("sites") else None,
+        preemptible=bool(s.get("preemptible", False)),
     )

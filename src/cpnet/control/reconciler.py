@@ -453,9 +453,10 @@ class Reconciler:
         kg = kwh * carbon / 1000.0
         # the devices' hours at the tariff: device-seconds spread evenly over the attempt's wall time
         devices = device_s / (now - start) if now > start else float(job.num_devices)
-        charge = self.tariff.charge(site.id, job.accelerator, 1, start, now, energy_kwh=kwh, price_usd_per_kwh=price, kg_co2=kg)
+        spec = self._spec(job)
+        charge = self.tariff.charge(site.id, job.accelerator, 1, start, now, energy_kwh=kwh, price_usd_per_kwh=price, kg_co2=kg, preemptible=spec.preemptible)
         compute = charge.compute_usd * devices if now > start else 0.0
-        rate = cu_rate(job.accelerator, self._spec(job).job_type)
+        rate = cu_rate(job.accelerator, spec.job_type)
         return UsageRecord(
             t_s=now,
             tenant_id=job.tenant_id,

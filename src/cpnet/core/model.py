@@ -94,6 +94,7 @@ class JobSpec:
     deadline_s: float | None = None  # deferrable work: must finish by this time (same clock as arrival_s)
     avoid_sites: frozenset[str] = frozenset()  # used only when no other site can hold the job (lost there)
     checkpoint_interval_s: float | None = None  # the job checkpoints this often while it runs; None: never
+    preemptible: bool = False  # spot-like: billed at the tariff's preemptible discount, and preempted before other work
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __hash__(self) -> int:

@@ -7,7 +7,8 @@ the newest write), or since the attempt started when it never checkpointed:
     lost_s(j) = now - max(started_s(j), checkpoint_s(j)),   lost_device_s(j) = lost_s(j) x devices(j)
 
 Victim order (Volcano's checkpoint-aware order, after Kueue's candidate order): ascending
-(lost_device_s, priority, -started_s, job id): the least work lost, then the lowest priority, then
+(not preemptible, lost_device_s, priority, -started_s, job id): jobs submitted as preemptible
+(spot-like, billed at a discount) first, then the least work lost, then the lowest priority, then
 the most recently started. Victims are taken in that order from the pool the preemptor needs until
 it has room, then every victim not needed for the room is given back (Kueue's second pass), so no
 job is stopped for nothing.
@@ -35,6 +36,7 @@ class Candidate:
     started_s: float  # start of the current attempt
     checkpoint_s: float | None = None  # newest checkpoint of this attempt; None: never checkpointed
     preemptions: int = 0  # times this job was preempted before
+    preemptible: bool = False  # submitted as preemptible (spot-like): a victim before any other job
 
     def lost_s(self, now_s: float) -> float:
         """Seconds of work a stop now would lose (since the last checkpoint, else since the start)."""
@@ -66,8 +68,8 @@ class VictimRules:
 
 
 def victim_order(candidates: Iterable[Candidate], now_s: float) -> list[Candidate]:
-    """Candidates in victim order: least work lost, lowest priority, newest start, id."""
-    return sorted(candidates, key=lambda c: (c.lost_device_s(now_s), c.priority, -c.started_s, c.job_id))
+    """Candidates in victim order: preemptible first, then least work lost, lowest priority, newest start, id."""
+    return sorted(candidates, key=lambda c: (not c.preemptible, c.lost_device_s(now_s), c.priority, -c.started_s, c.job_id))
 
 
 def choose_victims(need: int, free: int, candidates: Sequence[Candidate], now_s: float, rules: VictimRules) -> list[Candidate] | None:

@@ -77,6 +77,7 @@ def job_json(job: JobRecord, emulated: bool = False) -> dict[str, Any]:
         "env": s.get("env", {}),
         "workdir": s.get("workdir"),
         "checkpoint": bool(s.get("checkpoint", False)),
+        "preemptible": bool(s.get("preemptible", False)),
         "total_steps": s.get("total_steps"),
         "batch_id": s.get("batch_id"),
         "array_index": s.get("array_index"),

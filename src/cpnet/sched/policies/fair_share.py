@@ -252,7 +252,7 @@ def _candidate(v: JobView, now: float) -> Candidate:
         periodic = v.as_of_s + ((now - v.as_of_s) // interval) * interval
         if periodic > v.as_of_s and (checkpoint is None or periodic > checkpoint):
             checkpoint = periodic
-    return Candidate(v.id, v.spec.tenant, v.spec.priority_weight, p.num_devices, v.as_of_s, checkpoint, v.restarts)
+    return Candidate(v.id, v.spec.tenant, v.spec.priority_weight, p.num_devices, v.as_of_s, checkpoint, v.restarts, v.spec.preemptible)
 
 
 def _why(jv: JobView, by_model: Mapping[str, tuple[Pool, ...]], free: FreeCounts, book: TenantBook, most_anywhere: int) -> str:
