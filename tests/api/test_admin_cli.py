@@ -71,7 +71,12 @@ def test_whoami_names_the_tenant_or_the_admin_and_the_token(server: Server, tmp_
     admin = server.admin_token()
     assert _ok("whoami", "--url", server.url, "--token", token).stdout == f"tenant {name} (token {token_id(token)})\n"
     assert _ok("whoami", "--url", server.url, "--token", admin).stdout == f"admin (token {token_id(admin)})\n"
-    assert json.loads(_ok("whoami", "--url", server.url, "--token", token, "--json").stdout) == {"tenant": name, "admin": False, "token_id": token_id(token)}
+    assert json.loads(_ok("whoami", "--url", server.url, "--token", token, "--json").stdout) == {
+        "tenant": name,
+        "admin": False,
+        "admin_of": None,
+        "token_id": token_id(token),
+    }
     # the token (and URL) also come from the environment, or from the config file, like every client command
     assert _ok("whoami", env={"CPNET_URL": server.url, "CPNET_TOKEN": token}).stdout.startswith(f"tenant {name} ")
     cfg = tmp_path / "config.yaml"

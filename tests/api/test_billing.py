@@ -210,3 +210,25 @@ def test_a_spent_budget_holds_new_jobs_until_it_is_raised(bill: Bill) -> None:
         wait_for(lambda: _job(c, held)["state"] != "pending", "raising the budget did not admit the job", timeout_s=20)
         cleared = subprocess.run([*set_budget, "--clear"], capture_output=True, text=True, timeout=60)
         assert cleared.returncode == 0 and "no budget" in cleared.stdout
+
+
+def test_pending_jobs_show_their_place_in_the_networks_and_their_tenants_queue(bill: Bill) -> None:
+    """Eight MI300X in the network: two 4-device jobs run, the rest wait in submission order."""
+    body = {"command": ["train"], "total_steps": 1e12, "accelerator": "MI300X", "devices": 4}
+    with bill.srv.client(bill.a) as ca, bill.srv.client(bill.b) as cb:
+        order = [("a", ca), ("b", cb), ("a", ca), ("b", cb), ("a", ca)]
+        ids = [(who, c, c.post("/v1/jobs", json=body).json()["id"]) for who, c in order]
+        try:
+            wait_for(lambda: sum(_job(c, j)["state"] == "running" for _, c, j in ids) == 2, "two jobs did not start")
+            pending = [(who, c, j) for who, c, j in ids if _job(c, j)["state"] == "pending"]
+            assert [who for who, _, _ in pending] == ["a", "b", "a"]
+            places = [(_job(c, j)["position"], _job(c, j)["tenant_position"]) for _, c, j in pending]
+            assert places == [(1, 1), (2, 1), (3, 2)]
+            listed = {j["id"]: j for j in ca.get("/v1/jobs", params={"state": "pending"}).json()["jobs"]}
+            assert [(listed[j]["position"], listed[j]["tenant_position"]) for who, _, j in pending if who == "a"] == [(1, 1), (3, 2)]
+            shown = _cli(bill, bill.a, "job", "show", pending[2][2])
+            assert "queue: #3 in the network, #2 of tenant bill-a's" in shown.stdout, shown.stdout
+            assert _job(ca, ids[0][2])["position"] is None  # a running job has no place in the queue
+        finally:
+            for _, c, j in ids:
+                c.post(f"/v1/jobs/{j}/cancel")

@@ -15,7 +15,7 @@ from cpnet.core.states import InvalidSiteTransition, InvalidTransition, JobState
 def test_migrate_is_idempotent_and_records_head(store: Store) -> None:
     store.migrate()
     with store.engine.connect() as c:
-        assert c.execute(text("select version_num from alembic_version")).scalar_one() == "0007"
+        assert c.execute(text("select version_num from alembic_version")).scalar_one() == "0008"
 
 
 def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:

@@ -93,7 +93,7 @@ class Services:
             raise ApiError(401, f"token {rec.id} was revoked")
         if rec.expires_s is not None and rec.expires_s <= self.clock.now():
             raise ApiError(401, f"token {rec.id} expired")
-        p = Principal(rec.tenant_id, rec.admin, rec.id)
+        p = rec.principal()
         if len(self._tokens) > 100_000:
             self._tokens.clear()
         self._tokens[token] = (p, time.monotonic() + self.limits.token_cache_s, rec.expires_s)
@@ -205,7 +205,7 @@ class ControlPlaneApp(FastAPI):
             await self._serve(scope, receive, answered.send)
         finally:
             who = scope.get(PRINCIPAL_KEY)
-            tenant = None if who is None else ("admin" if who.admin else who.tenant_id)
+            tenant = None if who is None else ("admin" if who.admin else f"admin:{who.scope}" if who.scope else who.tenant_id)
             log_request(scope["method"], scope["path"], answered.status, started, tenant)
 
     async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
@@ -224,7 +224,12 @@ class ControlPlaneApp(FastAPI):
             path = scope["path"]
             public = path in self.public_paths or path.startswith(self.public_prefixes)
             if scope["method"] != "OPTIONS" and not public and self.authenticate is not None:
-                scope[PRINCIPAL_KEY] = await self.authenticate(services, None if authorization is None else authorization.decode("latin-1"))
+                who = scope[PRINCIPAL_KEY] = await self.authenticate(services, None if authorization is None else authorization.decode("latin-1"))
+                if who.scope is not None and not path.startswith(NODE_ADMIN_PATHS):
+                    raise ApiError(
+                        403,
+                        f"an org's or a team's admin token ('{who.scope}') manages its tenants and tokens only (/v1/tenants, /v1/tokens); use a tenant token here",
+                    )
             if length is not None and length.isdigit() and int(length) > cap:
                 raise ApiError(413, f"request body over {_size(cap)}")
         except ApiError as exc:
@@ -253,6 +258,7 @@ class _Answered:
 
 
 _SUBMIT_PATHS = frozenset({"/v1/jobs", "/v1/jobs/"})
+NODE_ADMIN_PATHS = ("/v1/tenants", "/v1/tokens", "/v1/whoami")  # what an org's or a team's admin token may call (routers/admin.py)
 
 
 def _size(n: int) -> str:

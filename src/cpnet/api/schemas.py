@@ -11,7 +11,7 @@ as a `pattern`, so a client (or schemathesis) sees it.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -193,9 +193,41 @@ class JobBatchAnswer(BaseModel):
     count: int
 
 
-class TenantCreate(BaseModel):
+CuPerS = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+
+
+class BudgetBody(BaseModel):
+    """At most `amount` per UTC calendar period, checked against the usage ledger (cpnet.sched.budget)."""
+
     model_config = STRICT
+    amount: float = Field(gt=0, le=1e15, allow_inf_nan=False, description="USD, or CU x s with unit cu")
+    unit: Literal["usd", "cu"] = "usd"
+    period: Literal["day", "week", "month"] = "month"
+
+
+class TenantFields(BaseModel):
+    """What a node of the tenant tree may declare besides its place (cpnet.core.tenancy)."""
+
+    model_config = STRICT
+    weight: float = Field(1.0, ge=1e-3, le=1e6)
+    quota_cu_s: CuPerS | None = Field(None, description="guaranteed CU/s of the subtree, all accelerator families together")
+    family_quota_cu_s: dict[Label, CuPerS] = Field(default_factory=dict, max_length=64, description="accelerator family (vendor) -> guaranteed CU/s")
+    borrowing_limit_cu_s: CuPerS | None = Field(None, description="how far the subtree's use may exceed its quota; none: no cap")
+    lending_limit_cu_s: CuPerS | None = Field(None, description="how much of its unused quota others may use; none: all of it")
+    budget: BudgetBody | None = None
+
+
+class TenantCreate(TenantFields):
+    """A new org, team or tenant. A team admin creates nodes only inside its own subtree (`parent` there)."""
+
     name: Name
+    kind: Literal["tenant", "team", "org"] = "tenant"
+    parent: Name | None = Field(None, description="an org or team; none: a root (an org, or a tenant of its own)")
+
+
+class TenantUpdate(TenantFields):
+    """Fields to change (those given); `null` clears a quota, a limit or the budget. Kind and parent stay."""
+
     weight: float = Field(1.0, ge=1e-3, le=1e6)
 
 

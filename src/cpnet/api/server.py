@@ -44,11 +44,10 @@ def load_scenario_into(store: Store, name_or_path: str, now_s: float) -> tuple[t
     scenario = load_scenario(name_or_path)
     for site in scenario.sites:
         store.upsert_site(replace(site, emulated=frozenset(site.inventory)), "scenario", now_s)
-    have = store.tenants()
-    tenants: Any = scenario.tenants
-    for t in tenants.values() if isinstance(tenants, Mapping) else tenants:
-        if t.id not in have:
-            store.create_tenant(t.id, t.weight, now_s)
+    have, tree = store.tenant_tree(), scenario.tenant_tree
+    for node_id in (i for root in tree.roots() for i in tree.descendants(root)):  # parents before their members
+        if node_id not in have:
+            store.create_node(replace(tree.node(node_id), home_site=None), now_s)
     return scenario_network(scenario)
 
 

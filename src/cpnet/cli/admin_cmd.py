@@ -219,9 +219,13 @@ def list_tokens(
 
     table = Table(Column("id", no_wrap=True, min_width=16), "owner", "state", "created", "expires", "revoked")  # ids whole: rotate/revoke take them
     for r in recs:
-        table.add_row(r.id, "admin" if r.admin else str(r.tenant_id), r.state(now), _when(r.created_s), _when(r.expires_s), _when(r.revoked_s))
+        owner = ("admin of " + str(r.tenant_id) if r.tenant_id else "admin") if r.admin else str(r.tenant_id)
+        table.add_row(r.id, owner, r.state(now), _when(r.created_s), _when(r.expires_s), _when(r.revoked_s))
     Console().print(table)
 
 
 def register(app: typer.Typer) -> None:
+    from cpnet.cli.tenant_cmd import tenant
+
+    admin.add_typer(tenant, name="tenant")
     app.add_typer(admin, name="admin")

@@ -36,7 +36,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 JobArg = Annotated[str, typer.Argument(help="job id, or a prefix of it that only one of your jobs has (with or without j-)")]
 TERMINAL = {"succeeded", "failed", "cancelled"}
 ACTIVE = ("running", "scheduled", "pending")
-CSV_COLUMNS: tuple[str, ...] = ("id", "short_id", "name", "tenant", "state", "reason", "position", "submitted", "started", "finished", "elapsed_s")
+CSV_COLUMNS: tuple[str, ...] = (
+    "id", "short_id", "name", "tenant", "state", "reason", "position", "tenant_position", "submitted", "started", "finished", "elapsed_s",
+)  # fmt: skip
 CSV_COLUMNS += ("devices", "site", "accelerator", "exit_code")
 QUEUE_PAGE = 500  # the most jobs one GET /v1/dashboard/queue returns
 
@@ -329,6 +331,7 @@ def _csv(rows: list[dict[str, Any]], now_s: float) -> None:
             j["state"],
             j.get("reason"),
             j.get("position"),
+            j.get("tenant_position"),
             _iso(j["submitted_s"]),
             _iso(j.get("started_s")),
             _iso(j.get("finished_s")),
@@ -397,6 +400,8 @@ def show(job_id: JobArg, url: UrlOpt = None, token: TokenOpt = None, as_json: Js
         con.print(f"exit code: {j['exit_code']}")
     if j["reason"]:
         con.print(f"reason: {j['reason']}", markup=False)
+    if j.get("position") is not None:
+        con.print(f"queue: #{j['position']} in the network, #{j['tenant_position']} of tenant {j['tenant']}'s (pending jobs in submission order)")
     if attempts:
         con.print(_attempts_table(attempts))
     table = Table("time", "event", "state", "message", box=None, pad_edge=False, header_style="bold")

@@ -61,7 +61,7 @@ from cpnet.core.power import tdp_kw
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot, UsageEntry
 from cpnet.core.states import JobState, SiteState
 from cpnet.core.tariff import Tariff, default_tariff
-from cpnet.core.tenancy import BudgetUnit, TenantNode, TenantTree
+from cpnet.core.tenancy import BudgetUnit
 from cpnet.executors.base import Executor, LaunchRejected, LaunchRequest, Observation, RunStatus
 from cpnet.sched.budget import budget_block
 from cpnet.sched.feasibility import NetworkIndex, index_for
@@ -111,12 +111,17 @@ class StepReport:
 
 @dataclass(frozen=True, slots=True)
 class _LedgerSpend:
-    """Budgets' view of the ledger (cpnet.sched.budget.SpendLedger): what it billed some tenants in a time range."""
+    """Budgets' view of the ledger (cpnet.sched.budget.SpendLedger): what it billed some tenants in a
+    time range, asked once per (tenants, range) in a check (a team's budget binds each of its tenants)."""
 
     store: Store
+    _seen: dict[tuple[frozenset[str], float, float], tuple[float, float]] = field(default_factory=dict)
 
     def spent(self, tenants: frozenset[str], unit: BudgetUnit, start_s: float, end_s: float) -> float:
-        cu_s, usd = self.store.ledger_spent(tenants, start_s, end_s)
+        key = (tenants, start_s, end_s)
+        if key not in self._seen:
+            self._seen[key] = self.store.ledger_spent(tenants, start_s, end_s)
+        cu_s, usd = self._seen[key]
         return cu_s if unit is BudgetUnit.CU else usd
 
 
@@ -161,7 +166,6 @@ class Reconciler:
         self._holds: dict[str, str] = {}  # tenant -> why its jobs are not admitted (a spent budget)
         self._budgets_read_s = -math.inf
         self._billed = False  # a record was billed since the budgets were last checked
-        self._spend = _LedgerSpend(store)
         self._held_noted: set[str] = set()  # jobs whose events say a budget holds them
         self._wait_reason: dict[str, str] = {}  # pending job -> the reason last written to its row
         self._wait_index: NetworkIndex | None = None
@@ -261,10 +265,11 @@ class Reconciler:
         self._budgets_read_s, self._billed = now, False
         budgets = self.store.budgets()
         holds: dict[str, str] = {}
-        if budgets:
-            tree = TenantTree(tuple(TenantNode(tid, budget=b) for tid, b in budgets.items()))
-            for tid in budgets:
-                why = budget_block(tree, tid, now, self._spend)
+        if budgets:  # a budget binds the tenants below its node (the tenant's own, its team's, its org's)
+            tree = self.store.tenant_tree().without_empty()
+            spend = _LedgerSpend(self.store)
+            for tid in sorted({t for node in budgets if node in tree for t in tree.tenants(node)}):
+                why = budget_block(tree, tid, now, spend)
                 if why is not None:
                     holds[tid] = why
         if holds != self._holds:

@@ -94,6 +94,8 @@ class TenantTree:
     """A validated forest of TenantNodes, in declaration order (see the module docstring for the rules)."""
 
     nodes: tuple[TenantNode, ...]
+    # An org or team without members yet (built up one node at a time through the API); the scheduler's tree never has one.
+    allow_empty: bool = field(default=False, compare=False)
     _by_id: dict[str, TenantNode] = field(init=False, repr=False, compare=False)
     _children: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
@@ -118,7 +120,7 @@ class TenantTree:
         object.__setattr__(self, "_children", {k: tuple(v) for k, v in children.items()})
         for n in self.nodes:
             self._check_acyclic(n)
-            if n.kind is not NodeKind.TENANT and not children[n.id]:
+            if n.kind is not NodeKind.TENANT and not children[n.id] and not self.allow_empty:
                 raise TenantTreeError(n.id, "kind", f"{n.kind} '{n.id}' has no members; every leaf of the tree is a tenant")
         for dim in self.quota_dimensions():
             for n in self.nodes:
@@ -183,20 +185,25 @@ class TenantTree:
     def subtree(self, node_id: str) -> TenantTree:
         """The node and its descendants as a tree of their own (what a team's admin may see)."""
         keep = set(self.descendants(node_id))
-        return TenantTree(tuple(replace(n, parent=None) if n.id == node_id else n for n in self.nodes if n.id in keep))
+        return TenantTree(tuple(replace(n, parent=None) if n.id == node_id else n for n in self.nodes if n.id in keep), self.allow_empty)
 
     def with_nodes(self, nodes: Iterable[TenantNode]) -> TenantTree:
         """A new tree with these nodes added, or replacing the nodes of the same id (validated as a whole)."""
         new = {n.id: n for n in nodes}
         kept = [new.pop(n.id, n) for n in self.nodes]
-        return TenantTree((*kept, *new.values()))
+        return TenantTree((*kept, *new.values()), self.allow_empty)
 
     def without(self, node_ids: Iterable[str]) -> TenantTree:
         """A new tree without these nodes (validated: a node whose parent is removed is an error)."""
         drop = set(node_ids)
         for i in drop:
             self.node(i)
-        return TenantTree(tuple(n for n in self.nodes if n.id not in drop))
+        return TenantTree(tuple(n for n in self.nodes if n.id not in drop), self.allow_empty)
+
+    def without_empty(self) -> TenantTree:
+        """The tree without orgs and teams that have no tenant below them (what the scheduler reads)."""
+        keep = {a for t in self.tenants() for a in (t, *self.ancestors(t))}
+        return TenantTree(tuple(n for n in self.nodes if n.id in keep))
 
     def tenant_models(self) -> dict[str, Tenant]:
         """The tenant leaves as flat `cpnet.core.model.Tenant`s (what the scheduler and simulator read)."""

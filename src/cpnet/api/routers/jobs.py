@@ -57,7 +57,8 @@ _LOG_HEADERS = {
 }
 
 
-def job_json(job: JobRecord, emulated: bool = False) -> dict[str, Any]:
+def job_json(job: JobRecord, emulated: bool = False, place: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The job; `place`: a pending job's (network, tenant) queue positions (Store.queue_positions)."""
     s = job.spec
     return {
         "id": job.id,
@@ -88,11 +89,14 @@ def job_json(job: JobRecord, emulated: bool = False) -> dict[str, Any]:
         "attempt": job.attempt,
         "exit_code": job.exit_code,
         "reason": job.reason,
+        "position": None if place is None else place[0],
+        "tenant_position": None if place is None else place[1],
     }
 
 
-def job_summary_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A job in a list: its name, state, placement and outcome, of bounded size (no command, env, sites)."""
+def job_summary_json(row: Mapping[str, Any], place: tuple[int, int] | None = None) -> dict[str, Any]:
+    """A job in a list: its name, state, placement and outcome, of bounded size (no command, env, sites);
+    a pending job's queue positions (`position` in the network, `tenant_position` in its tenant's)."""
     return {
         "id": row["id"],
         "name": row.get("name"),
@@ -106,6 +110,8 @@ def job_summary_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "attempt": row["attempt"],
         "exit_code": row["exit_code"],
         "reason": row["reason"],
+        "position": None if place is None else place[0],
+        "tenant_position": None if place is None else place[1],
     }
 
 
@@ -404,12 +410,13 @@ def list_jobs(
     whichever comes first; `next` is the cursor for the rest (null at the end)."""
     owner = tenant if who.admin else who.tenant_id
     rows = svc.store.list_job_summaries(owner, [s.value for s in state or []], after, limit + 1)
+    places = svc.store.queue_positions([(r["id"], r["tenant_id"], r["seq"]) for r in rows[:limit] if r["state"] == JobState.PENDING.value])
     budget = svc.limits.list_page_bytes
     parts: list[str] = []
     size = 0
     nxt = None
     for i, row in enumerate(rows):
-        part = json.dumps(job_summary_json(row), separators=(",", ":")) if i < limit else ""
+        part = json.dumps(job_summary_json(row, places.get(row["id"])), separators=(",", ":")) if i < limit else ""
         if i == limit or (parts and size + len(part) > budget):
             nxt = rows[i - 1]["seq"]
             break
@@ -425,7 +432,8 @@ def get_job(job_id: JobIdParam, svc: Svc, who: Caller) -> dict[str, Any]:
     the caller's jobs (at least 6), which every route here takes in place of the id."""
     job = _visible(svc, who, job_id)
     short = svc.store.short_job_ids([job.id], None if who.admin else who.tenant_id)
-    return {**job_json(job, _emulated(svc, job)), "short_id": short.get(job.id, job.id)}
+    place = svc.store.queue_positions([(job.id, job.tenant_id, job.seq)]).get(job.id) if job.state == JobState.PENDING else None
+    return {**job_json(job, _emulated(svc, job), place), "short_id": short.get(job.id, job.id)}
 
 
 @router.post("/{job_id}/cancel", responses=errors(400, 404, 409))

@@ -31,13 +31,20 @@ tenants = Table(
     Column("budget_amount", Float, nullable=True),
     Column("budget_unit", String(8), nullable=True),  # cu (CU x s) | usd
     Column("budget_period", String(8), nullable=True),  # day | week | month
+    # the tenant tree (0008, cpnet.core.tenancy): a row is an org, a team or a tenant (only tenants submit jobs)
+    Column("kind", String(8), nullable=False, server_default="tenant"),
+    Column("parent", String(64), nullable=True),
+    Column("quota_cu_s", Float, nullable=True),
+    Column("family_quota_cu_s", JSON, nullable=True),  # vendor -> CU/s
+    Column("borrowing_limit_cu_s", Float, nullable=True),
+    Column("lending_limit_cu_s", Float, nullable=True),
 )
 
 tokens = Table(
     "tokens",
     metadata,
     Column("hash", String(64), primary_key=True),  # sha256 hex of the token; the token itself is never stored
-    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=True),  # NULL for admin tokens
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=True),  # NULL for admin tokens; with admin: that node's admin (0008)
     Column("admin", Boolean, nullable=False, default=False),
     Column("created_s", Float, nullable=False),
     Column("id", String(16), nullable=False),  # public id: the hash's first 16 hex digits (0003)

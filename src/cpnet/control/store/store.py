@@ -23,7 +23,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from cpnet.control.store.ledger import UsageRecord
 from cpnet.core.errors import CpnetError
 from cpnet.core.model import Site, Tier
 from cpnet.core.states import JobState, SiteState, check_site_transition, check_transition
-from cpnet.core.tenancy import Budget, BudgetPeriod, BudgetUnit
+from cpnet.core.tenancy import Budget, BudgetPeriod, BudgetUnit, NodeKind, TenantNode, TenantTree
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class Principal:
     tenant_id: str | None
     admin: bool
     token_id: str | None = None
+    scope: str | None = None  # the org or team whose subtree this admin manages (then admin is False, tenant_id None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,12 @@ class TokenRecord:
         if self.expires_s is not None and self.expires_s <= now_s:
             return "expired"
         return "active"
+
+    def principal(self) -> Principal:
+        """Who the token speaks for: a tenant, the admin, or an org's or a team's admin (its subtree only)."""
+        if self.admin and self.tenant_id is not None:
+            return Principal(None, False, self.id, scope=self.tenant_id)
+        return Principal(self.tenant_id, self.admin, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,13 +182,53 @@ def token_id(token: str) -> str:
     return hash_token(token)[:TOKEN_ID_LEN]
 
 
-def _token_row(token: str, tenant_id: str | None, now_s: float, expires_s: float | None) -> dict[str, Any]:
+def _token_row(token: str, tenant_id: str | None, now_s: float, expires_s: float | None, admin: bool | None = None) -> dict[str, Any]:
+    """`admin` None: an admin token exactly when it has no tenant; True with a tenant: that node's admin."""
     h = hash_token(token)
-    return dict(hash=h, id=h[:TOKEN_ID_LEN], tenant_id=tenant_id, admin=tenant_id is None, created_s=now_s, expires_s=expires_s)
+    return dict(hash=h, id=h[:TOKEN_ID_LEN], tenant_id=tenant_id, admin=tenant_id is None if admin is None else admin, created_s=now_s, expires_s=expires_s)
 
 
 def _token_record(row: Any) -> TokenRecord:
     return TokenRecord(row.id, row.tenant_id, bool(row.admin), row.created_s, row.expires_s, row.revoked_s)
+
+
+def _node_row(n: TenantNode) -> dict[str, Any]:
+    b = n.budget
+    return dict(
+        id=n.id,
+        kind=n.kind.value,
+        parent=n.parent,
+        weight=n.weight,
+        quota_cu_s=n.quota_cu_s,
+        family_quota_cu_s=dict(n.family_quota_cu_s) or None,
+        borrowing_limit_cu_s=n.borrowing_limit_cu_s,
+        lending_limit_cu_s=n.lending_limit_cu_s,
+        budget_amount=None if b is None else b.amount,
+        budget_unit=None if b is None else b.unit.value,
+        budget_period=None if b is None else b.period.value,
+    )
+
+
+def _tree(c: Any) -> TenantTree:
+    rows = c.execute(select(t.tenants).order_by(t.tenants.c.created_s, t.tenants.c.id)).all()
+    nodes = []
+    for r in rows:
+        budget = None if r.budget_amount is None else Budget(float(r.budget_amount), BudgetUnit(r.budget_unit), BudgetPeriod(r.budget_period))
+        nodes.append(
+            TenantNode(
+                r.id,
+                NodeKind(r.kind),
+                r.parent,
+                float(r.weight),
+                r.quota_cu_s,
+                dict(r.family_quota_cu_s or {}),
+                r.borrowing_limit_cu_s,
+                r.lending_limit_cu_s,
+                budget,
+            )
+        )
+    # parents before children: rows come in creation order, and a node is created after its parent
+    return TenantTree(tuple(nodes), allow_empty=True)
 
 
 def default_sqlite_url(data_dir: str | Path) -> str:
@@ -302,31 +349,35 @@ class Store:
 
     # -- tenants and tokens -----------------------------------------------------------------------
     def create_tenant(self, tenant_id: str, weight: float, now_s: float) -> str:
-        """Create a tenant and return its first token (shown once; only the hash is stored)."""
-        token = "cpt_" + secrets.token_urlsafe(24)
-        try:
-            with self.engine.begin() as c:
-                c.execute(insert(t.tenants).values(id=tenant_id, weight=weight, created_s=now_s))
-                c.execute(insert(t.tokens).values(**_token_row(token, tenant_id, now_s, None)))
-        except IntegrityError as exc:
-            raise StoreError(f"tenant '{tenant_id}' already exists") from exc
+        """Create a tenant of its own (a root of the tree) and return its first token (shown once; only the hash is stored)."""
+        token = self.create_node(TenantNode(tenant_id, weight=weight), now_s)
+        assert token is not None  # a tenant's node comes with a token
         return token
 
     def create_token(self, tenant_id: str | None, now_s: float, ttl_s: float | None = None) -> str:
         """A new token for an existing tenant, or an admin token when tenant_id is None."""
         return self.issue_token(tenant_id, now_s, ttl_s)[0]
 
-    def issue_token(self, tenant_id: str | None, now_s: float, ttl_s: float | None = None) -> tuple[str, TokenRecord]:
-        """`create_token`, also returning the stored record; expires `ttl_s` after `now_s` if given."""
+    def issue_token(self, tenant_id: str | None, now_s: float, ttl_s: float | None = None, *, node_admin: bool = False) -> tuple[str, TokenRecord]:
+        """`create_token`, also returning the stored record; expires `ttl_s` after `now_s` if given.
+        `node_admin`: a token of the admin of node `tenant_id` (an org or team: its subtree; Principal.scope)."""
         if ttl_s is not None and not (0 < ttl_s < float("inf")):
             raise StoreError(f"ttl_s must be a positive number of seconds, not {ttl_s}")
-        token = ("cpa_" if tenant_id is None else "cpt_") + secrets.token_urlsafe(24)
-        row = _token_row(token, tenant_id, now_s, None if ttl_s is None else now_s + ttl_s)
+        admin = tenant_id is None or node_admin
+        token = ("cpa_" if admin else "cpt_") + secrets.token_urlsafe(24)
+        row = _token_row(token, tenant_id, now_s, None if ttl_s is None else now_s + ttl_s, admin)
         with self.engine.begin() as c:
-            if tenant_id is not None and c.execute(select(t.tenants.c.id).where(t.tenants.c.id == tenant_id)).first() is None:
-                raise StoreError(f"no tenant '{tenant_id}'")
+            if tenant_id is not None:
+                kind = c.execute(select(t.tenants.c.kind).where(t.tenants.c.id == tenant_id)).scalar_one_or_none()
+                if kind is None:
+                    raise StoreError(f"no tenant '{tenant_id}'")
+                if node_admin == (kind == NodeKind.TENANT.value):
+                    raise StoreError(
+                        f"'{tenant_id}' is a {kind}: "
+                        + ("an admin token is an org's or a team's" if node_admin else "tokens of an org or a team are admin tokens")
+                    )
             c.execute(insert(t.tokens).values(**row))
-        return token, TokenRecord(row["id"], tenant_id, tenant_id is None, now_s, row["expires_s"], None)
+        return token, TokenRecord(row["id"], tenant_id, admin, now_s, row["expires_s"], None)
 
     def token_record(self, token: str) -> TokenRecord | None:
         """The stored record of a token (whatever its state), None for an unknown token."""
@@ -339,7 +390,7 @@ class Store:
         rec = self.token_record(token)
         if rec is None or rec.state(time.time() if now_s is None else now_s) != "active":
             return None
-        return Principal(rec.tenant_id, rec.admin, rec.id)
+        return rec.principal()
 
     def get_token(self, token_id: str) -> TokenRecord | None:
         with self.engine.connect() as c:
@@ -366,8 +417,53 @@ class Store:
         return _token_record(row)
 
     def tenants(self) -> dict[str, float]:
+        """The tenants (the tree's leaves, who submit jobs) and their weights."""
+        tn = t.tenants.c
         with self.engine.connect() as c:
-            return {r.id: r.weight for r in c.execute(select(t.tenants.c.id, t.tenants.c.weight))}
+            return {r.id: r.weight for r in c.execute(select(tn.id, tn.weight).where(tn.kind == NodeKind.TENANT.value))}
+
+    def tenant_tree(self) -> TenantTree:
+        """Every org, team and tenant as a tree (orgs and teams without members allowed)."""
+        with self.engine.connect() as c:
+            return _tree(c)
+
+    def create_node(self, node: TenantNode, now_s: float) -> str | None:
+        """Add an org, team or tenant to the tree (TenantTreeError when it breaks a rule); a tenant's
+        first token is returned (shown once), None for an org or a team."""
+        token = "cpt_" + secrets.token_urlsafe(24) if node.kind is NodeKind.TENANT else None
+        try:
+            with self.engine.begin() as c:
+                tree = _tree(c)
+                if node.id in tree:
+                    raise StoreError(f"tenant '{node.id}' already exists")
+                tree.with_nodes([node])
+                c.execute(insert(t.tenants).values(**_node_row(node), created_s=now_s))
+                if token is not None:
+                    c.execute(insert(t.tokens).values(**_token_row(token, node.id, now_s, None)))
+        except IntegrityError as exc:
+            raise StoreError(f"tenant '{node.id}' already exists") from exc
+        return token
+
+    def update_node(self, node: TenantNode) -> None:
+        """Replace a node's weight, quotas, limits and budget (its kind and parent stay); TenantTreeError when the tree breaks a rule."""
+        with self.engine.begin() as c:
+            tree = _tree(c)
+            old = tree.node(node.id)
+            node = replace(node, kind=old.kind, parent=old.parent)
+            tree.with_nodes([node])
+            c.execute(update(t.tenants).where(t.tenants.c.id == node.id).values(**_node_row(node)))
+
+    def delete_node(self, node_id: str) -> None:
+        """Remove a node without members and, for a tenant, without jobs (a tenant's jobs keep their records); its tokens go with it."""
+        with self.engine.begin() as c:
+            tree = _tree(c)
+            tree.node(node_id)
+            if tree.children(node_id):
+                raise StoreError(f"'{node_id}' has members ({', '.join(tree.children(node_id))}); remove them first")
+            if c.execute(select(t.jobs.c.id).where(t.jobs.c.tenant_id == node_id).limit(1)).first() is not None:
+                raise StoreError(f"tenant '{node_id}' has jobs; a tenant with jobs is kept for their records (revoke its tokens instead)")
+            c.execute(delete(t.tokens).where(t.tokens.c.tenant_id == node_id))
+            c.execute(delete(t.tenants).where(t.tenants.c.id == node_id))
 
     def set_budget(self, tenant_id: str, budget: Budget | None) -> None:
         """Set (or with None, remove) a tenant's budget; StoreError for an unknown tenant."""
@@ -419,10 +515,10 @@ class Store:
                 owner = "--admin" if old.tenant_id is None else old.tenant_id
                 raise StoreError(f"token {token_id} is already revoked; `cpnet admin create-token {owner}` makes a new one")
             ttl_s = None if old.expires_s is None else max(old.expires_s - old.created_s, 1.0)
-            token = ("cpa_" if old.tenant_id is None else "cpt_") + secrets.token_urlsafe(24)
-            new = _token_row(token, old.tenant_id, now_s, None if ttl_s is None else now_s + ttl_s)
+            token = ("cpa_" if old.admin else "cpt_") + secrets.token_urlsafe(24)
+            new = _token_row(token, old.tenant_id, now_s, None if ttl_s is None else now_s + ttl_s, old.admin)
             c.execute(insert(t.tokens).values(**new))
-        return token, TokenRecord(new["id"], old.tenant_id, old.tenant_id is None, now_s, new["expires_s"], None), old
+        return token, TokenRecord(new["id"], old.tenant_id, old.admin, now_s, new["expires_s"], None), old
 
     # -- jobs: API side ---------------------------------------------------------------------------
     def submit_job(self, tenant_id: str, idempotency_key: str, spec: Mapping[str, Any], now_s: float, job_id: str | None = None) -> tuple[JobRecord, bool]:
@@ -687,6 +783,25 @@ class Store:
         for r in rows:
             r["name"] = r["name"] if isinstance(r["name"], str) else None
         return rows
+
+    def queue_positions(self, jobs: Sequence[tuple[str, str, int]]) -> dict[str, tuple[int, int]]:
+        """For pending jobs given as (id, tenant, seq): (place in the network's queue, place in its
+        tenant's queue), 1 for the first, counting pending jobs in submission order. Two queries
+        whatever the number of jobs asked about (the pending jobs up to the last one asked about)."""
+        if not jobs:
+            return {}
+        from bisect import bisect_left
+
+        c_ = t.jobs.c
+        last = max(seq for _, _, seq in jobs)
+        pending = and_(c_.state == JobState.PENDING.value, c_.seq <= last)
+        tenants = sorted({tenant for _, tenant, _ in jobs})
+        with self.engine.connect() as c:
+            network = [int(s) for (s,) in c.execute(select(c_.seq).where(pending).order_by(c_.seq))]
+            by_tenant: dict[str, list[int]] = {}
+            for tenant, seq in c.execute(select(c_.tenant_id, c_.seq).where(pending, c_.tenant_id.in_(tenants)).order_by(c_.seq)):
+                by_tenant.setdefault(tenant, []).append(int(seq))
+        return {job_id: (bisect_left(network, seq) + 1, bisect_left(by_tenant.get(tenant, []), seq) + 1) for job_id, tenant, seq in jobs}
 
     def job_ids_with_prefix(self, prefix: str, tenant_id: str | None = None, limit: int = 10) -> list[str]:
         """Ids of jobs (of `tenant_id`, or every tenant's) that start with `prefix`, in id order, at most
