@@ -132,3 +132,24 @@ def test_a_job_that_ended_while_the_server_was_down_is_recorded_after_restart(st
     assert rec2.recover() == {ok.id: "adopted", bad.id: "adopted"}
     _until(rec2, lambda: _state(store, ok.id) == JobState.SUCCEEDED and _state(store, bad.id) == JobState.FAILED, timeout_s=5)
     assert store.get_job(bad.id).exit_code == 3  # type: ignore[union-attr]
+
+
+def test_a_checkpoint_written_by_the_job_reaches_the_scheduler(store: Store, tmp_path: Path, job_root: Path) -> None:
+    """The checkpoint protocol: what a running job writes into $CPNET_CHECKPOINT_DIR is what a preemption would not lose."""
+    store.create_tenant("a", 1.0, 0.0)
+    rec = _reconciler(store, tmp_path, job_root)
+    script = 'sleep 0.5; echo step > "$CPNET_CHECKPOINT_DIR/ckpt"; sleep 30'
+    job, _ = store.submit_job("a", "ck", {"command": ["sh", "-c", script], "checkpoint": True}, time.time())
+    plain, _ = store.submit_job("a", "no", {"command": ["sh", "-c", script]}, time.time())
+    try:
+        _until(rec, lambda: all(_state(store, j.id) == JobState.RUNNING for j in (job, plain)))
+        assert {v.id: v.checkpoint_s for v in rec.snapshot(time.time()).jobs}[job.id] is None  # nothing written yet
+        _until(rec, lambda: rec.executor.checkpoint_s(job.id) is not None, timeout_s=10.0)  # type: ignore[attr-defined]
+        views = {v.id: v for v in rec.snapshot(time.time()).jobs}
+        started = store.get_job(job.id).started_s  # type: ignore[union-attr]
+        assert started is not None and views[job.id].checkpoint_s is not None and views[job.id].checkpoint_s >= started
+        assert views[plain.id].checkpoint_s is None  # a job that did not ask for checkpointing is not read
+    finally:
+        for j in (job, plain):
+            store.cancel_job(j.id, time.time(), "test over")
+        _until(rec, lambda: all(_state(store, j.id) == JobState.CANCELLED for j in (job, plain)))

@@ -530,7 +530,7 @@ class Reconciler:
             sites = tuple(self.energy.site_at(s, now) for s in sites)
         held = self._live.held
         free = {pool: max(n - held.get(pool, 0), 0) for pool, n in capacity.items()}
-        views = self._live.views(now)
+        views = self._with_checkpoints(self._live.views(now), now)
         if views:  # in arrival order: the last arrived last
             self._tail_arrival_s = max(self._tail_arrival_s, views[-1].spec.arrival_s)
         tenants = {tid: Tenant(tid, w) for tid, w in self.store.tenants().items()}
@@ -550,6 +550,23 @@ class Reconciler:
             self._usage_log if self._usage_log is not None else (),
             self._holds,
         )
+
+    def _with_checkpoints(self, views: tuple[JobView, ...], now: float) -> tuple[JobView, ...]:
+        """Running checkpointing jobs with the time of their newest checkpoint of this attempt (the
+        checkpoint protocol's directory, where the executor can read it): what a preemption would lose."""
+        newest = getattr(self.executor, "checkpoint_s", None)
+        if newest is None:
+            return views
+        jobs = self._live.jobs
+        out = list(views)
+        for i, v in enumerate(views):
+            job = jobs.get(v.id)
+            if v.placement is None or job is None or not job.spec.get("checkpoint") or job.started_s is None:
+                continue
+            t = newest(v.id)
+            if t is not None and t >= job.started_s:  # a checkpoint of an earlier attempt does not count
+                out[i] = replace(v, checkpoint_s=min(t, now))
+        return tuple(out)
 
     def _view(self, job: JobRecord, now: float) -> tuple[JobView | None, bool]:
         """A job's view for `LiveJobs`, and whether it holds until the job changes. A waiting job's
@@ -594,7 +611,9 @@ class Reconciler:
         stop = list(decision.preemptions) + [
             p.job_id for p in moving if (jobs[p.job_id].site, jobs[p.job_id].accelerator, jobs[p.job_id].num_devices) != (p.site, p.accelerator, p.num_devices)
         ]
-        if stop and not self._stop_all(stop, jobs, now, report):
+        if stop and not self._stop_all(
+            stop, jobs, now, report, decision.preempted_why, {v.id: v.checkpoint_s for v in snap.jobs if v.id in decision.preempted_why}
+        ):
             self._dirty = True  # devices not yet free: place nothing this step, retry next one
             return
         if stop:
@@ -712,11 +731,32 @@ class Reconciler:
             self.store.set_wait_reasons(changed)
             self._wait_reason.update(changed)
 
-    def _stop_all(self, job_ids: Sequence[str], jobs: Mapping[str, JobRecord], now: float, report: StepReport) -> bool:
-        """Cancel the processes of preempted/moved jobs and wait (bounded) until they are gone."""
+    def _stop_all(
+        self,
+        job_ids: Sequence[str],
+        jobs: Mapping[str, JobRecord],
+        now: float,
+        report: StepReport,
+        why: Mapping[str, str] | None = None,
+        checkpoints: Mapping[str, float | None] | None = None,
+    ) -> bool:
+        """Cancel the processes of preempted/moved jobs and wait (bounded) until they are gone; each
+        preempted job's event says why (the policy's `preempted_why`) and the work it loses: the
+        device-seconds since its last checkpoint of this attempt, else since it started."""
         for jid in job_ids:
             job = jobs[jid]
-            self.store.add_event(jid, now, "preempting", f"stopping attempt {job.attempt} on the scheduler's decision")
+            reason = (why or {}).get(jid)
+            if reason is None:
+                message = f"stopping attempt {job.attempt} on the scheduler's decision"
+            else:
+                message = f"preempting attempt {job.attempt}: {reason}"
+                if job.started_s is not None and job.num_devices:
+                    ckpt = (checkpoints or {}).get(jid)
+                    since, what = (
+                        (job.started_s, "since it started (no checkpoint)") if ckpt is None else (max(ckpt, job.started_s), "since its last checkpoint")
+                    )
+                    message += f"; loses {max(now - since, 0.0) * job.num_devices:,.0f} device-s of work {what}"
+            self.store.add_event(jid, now, "preempting", message)
             self.executor.cancel(jid, job.handle or "")
         import time as _time  # waiting for processes to exit is real time, not scheduling time
 

@@ -129,6 +129,9 @@ class _Run:
         return json.dumps({"pid": self.pid, "pgid": self.pid, "start_ticks": self.start_ticks})
 
 
+CHECKPOINT_SCAN = 1000  # entries of a checkpoint directory looked at for its newest write (a job controls how many there are)
+
+
 @register_executor("local")
 class LocalExecutor:
     """Processes on this machine; `run_dir` holds exit files and, by default, logs; `job_root`
@@ -202,6 +205,27 @@ class LocalExecutor:
                     "an operator can start it as root to run every tenant's jobs as its own user"
                 )
         return None
+
+    def checkpoint_s(self, job_id: str) -> float | None:
+        """When the job last wrote into its checkpoint directory (the newest mtime in it, symlinks
+        not followed, at most CHECKPOINT_SCAN entries looked at); None when it holds nothing."""
+        newest: float | None = None
+        stack, seen = [self.job_root / job_id / "checkpoint"], 0
+        while stack and seen < CHECKPOINT_SCAN:
+            try:
+                entries = list(os.scandir(stack.pop()))
+            except OSError:
+                continue
+            for e in entries[: CHECKPOINT_SCAN - seen]:
+                seen += 1
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                newest = st.st_mtime if newest is None else max(newest, st.st_mtime)
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(Path(e.path))
+        return newest
 
     def launch(self, request: LaunchRequest) -> str:
         p = request.placement
