@@ -611,9 +611,7 @@ class Reconciler:
         stop = list(decision.preemptions) + [
             p.job_id for p in moving if (jobs[p.job_id].site, jobs[p.job_id].accelerator, jobs[p.job_id].num_devices) != (p.site, p.accelerator, p.num_devices)
         ]
-        if stop and not self._stop_all(
-            stop, jobs, now, report, decision.preempted_why, {v.id: v.checkpoint_s for v in snap.jobs if v.id in decision.preempted_why}
-        ):
+        if stop and not self._stop_all(stop, jobs, now, report, decision.preempted_why):
             self._dirty = True  # devices not yet free: place nothing this step, retry next one
             return
         if stop:
@@ -731,31 +729,14 @@ class Reconciler:
             self.store.set_wait_reasons(changed)
             self._wait_reason.update(changed)
 
-    def _stop_all(
-        self,
-        job_ids: Sequence[str],
-        jobs: Mapping[str, JobRecord],
-        now: float,
-        report: StepReport,
-        why: Mapping[str, str] | None = None,
-        checkpoints: Mapping[str, float | None] | None = None,
-    ) -> bool:
+    def _stop_all(self, job_ids: Sequence[str], jobs: Mapping[str, JobRecord], now: float, report: StepReport, why: Mapping[str, str] | None = None) -> bool:
         """Cancel the processes of preempted/moved jobs and wait (bounded) until they are gone; each
-        preempted job's event says why (the policy's `preempted_why`) and the work it loses: the
-        device-seconds since its last checkpoint of this attempt, else since it started."""
+        preempted job's event says why, as the policy words it (`preempted_why`: the rule, for which
+        job, and the work it loses since its last checkpoint)."""
         for jid in job_ids:
             job = jobs[jid]
             reason = (why or {}).get(jid)
-            if reason is None:
-                message = f"stopping attempt {job.attempt} on the scheduler's decision"
-            else:
-                message = f"preempting attempt {job.attempt}: {reason}"
-                if job.started_s is not None and job.num_devices:
-                    ckpt = (checkpoints or {}).get(jid)
-                    since, what = (
-                        (job.started_s, "since it started (no checkpoint)") if ckpt is None else (max(ckpt, job.started_s), "since its last checkpoint")
-                    )
-                    message += f"; loses {max(now - since, 0.0) * job.num_devices:,.0f} device-s of work {what}"
+            message = f"stopping attempt {job.attempt} on the scheduler's decision" if reason is None else f"preempting attempt {job.attempt}: {reason}"
             self.store.add_event(jid, now, "preempting", message)
             self.executor.cancel(jid, job.handle or "")
         import time as _time  # waiting for processes to exit is real time, not scheduling time
