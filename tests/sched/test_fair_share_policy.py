@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from cpnet.core.model import Accelerator, Tenant
 from cpnet.core.snapshot import UsageEntry
+from cpnet.core.tenancy import NodeKind, TenantNode, TenantTree
 from cpnet.sched.runner import SchedulerConfig, schedule
 from sched_builders import apply, check_gangs, job, site, snapshot, view
 
@@ -164,3 +165,43 @@ def test_gavel_lp_with_tenant_share_is_max_min_over_tenants_not_jobs() -> None:
     assert abs(faithful["y"] - 2 / 11) < 1e-6 and abs(faithful["x"] - 20 / 11) < 1e-6
     shared = time_share({"tenant_share": True})
     assert abs(shared["y"] - 1.0) < 1e-6 and abs(shared["x"] - 1.0) < 1e-6
+
+
+def _team_tree(x_quota: float, x_borrow: float | None) -> TenantTree:
+    """org acme (8 CU/s) -> team tx (x_quota, borrowing limit x_borrow) with tenant x, team ty (the rest) with tenant y."""
+    return TenantTree(
+        (
+            TenantNode("acme", NodeKind.ORG, quota_cu_s=8.0),
+            TenantNode("tx", NodeKind.TEAM, "acme", quota_cu_s=x_quota, borrowing_limit_cu_s=x_borrow),
+            TenantNode("ty", NodeKind.TEAM, "acme", quota_cu_s=8.0 - x_quota),
+            TenantNode("x", parent="tx"),
+            TenantNode("y", parent="ty"),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("x_borrow", "placed"),
+    [
+        (0.0, 2),  # 4 CU/s of quota, 2 CU/s per A100 job, no borrowing: two jobs, however many devices are free
+        (2.0, 3),  # borrowing 2 CU/s of y's idle quota: one more
+        (None, 4),  # no borrowing limit: up to the org's 8 CU/s, all of y's idle quota
+    ],
+)
+def test_a_quota_caps_a_team_and_borrowing_lends_it_idle_quota(x_borrow: float | None, placed: int) -> None:
+    jobs = [view(job(f"x{i}", tenant="x", arrival=float(i))) for i in range(6)]
+    snap = replace(snapshot([site("s", A100=8)], jobs, RATES, tenants=[Tenant("x"), Tenant("y")]), tenant_tree=_team_tree(4.0, x_borrow), catalog=NVIDIA)
+    d = schedule(snap, POLICY)
+    assert len(d.placements) == placed
+    waits = {j: why for j, why in d.waiting.items()}
+    assert all(why.startswith("quota: tenant x would use 2.0 CU/s more on NVIDIA (1 x A100)") for why in waits.values()), waits
+    assert len(waits) == 6 - placed
+
+
+def test_a_tenant_outside_the_tree_or_a_tree_without_quotas_is_not_capped() -> None:
+    jobs = [view(job(f"z{i}", tenant="z", arrival=float(i))) for i in range(3)] + [view(job(f"x{i}", tenant="x", arrival=10.0 + i)) for i in range(3)]
+    snap = replace(snapshot([site("s", A100=8)], jobs, RATES, tenants=[Tenant("x"), Tenant("z")]), tenant_tree=_team_tree(2.0, 0.0), catalog=NVIDIA)
+    placed = placed_by_tenant(schedule(snap, POLICY), snap)
+    assert placed == {"z": 3, "x": 1}  # z has no node in the tree; x's team has 2 CU/s: one A100 job
+    flat = TenantTree((TenantNode("x"), TenantNode("z")))
+    assert placed_by_tenant(schedule(replace(snap, tenant_tree=flat), POLICY), snap) == {"z": 3, "x": 3}

@@ -61,7 +61,7 @@ from cpnet.core.power import tdp_kw
 from cpnet.core.snapshot import Decision, JobView, Placement, Snapshot, UsageEntry
 from cpnet.core.states import JobState, SiteState
 from cpnet.core.tariff import Tariff, default_tariff
-from cpnet.core.tenancy import BudgetUnit
+from cpnet.core.tenancy import BudgetUnit, TenantTree
 from cpnet.executors.base import Executor, LaunchRejected, LaunchRequest, Observation, RunStatus
 from cpnet.sched.budget import budget_block
 from cpnet.sched.feasibility import NetworkIndex, index_for
@@ -164,6 +164,7 @@ class Reconciler:
         self._usage_log: list[UsageEntry] | None = [] if getattr(self.policy, "reads_usage_log", False) else None
         self._waiting_noted: set[str] = set()  # jobs told they wait for a down site
         self._holds: dict[str, str] = {}  # tenant -> why its jobs are not admitted (a spent budget)
+        self._tree: TenantTree | None = None  # the store's tenant tree when it declares quotas (re-read with the budgets)
         self._budgets_read_s = -math.inf
         self._billed = False  # a record was billed since the budgets were last checked
         self._held_noted: set[str] = set()  # jobs whose events say a budget holds them
@@ -263,10 +264,13 @@ class Reconciler:
         if now - self._budgets_read_s < self.config.budget_check_s and not self._billed:
             return
         self._budgets_read_s, self._billed = now, False
+        tree = self.store.tenant_tree().without_empty()
+        tree_now = tree if tree.quota_dimensions() else None
+        if tree_now != self._tree:  # quotas changed: decide again under them
+            self._tree, self._dirty = tree_now, True
         budgets = self.store.budgets()
         holds: dict[str, str] = {}
         if budgets:  # a budget binds the tenants below its node (the tenant's own, its team's, its org's)
-            tree = self.store.tenant_tree().without_empty()
             spend = _LedgerSpend(self.store)
             for tid in sorted({t for node in budgets if node in tree for t in tree.tenants(node)}):
                 why = budget_block(tree, tid, now, spend)
@@ -549,6 +553,7 @@ class Reconciler:
             self.energy,
             self._usage_log if self._usage_log is not None else (),
             self._holds,
+            self._tree,
         )
 
     def _with_checkpoints(self, views: tuple[JobView, ...], now: float) -> tuple[JobView, ...]:

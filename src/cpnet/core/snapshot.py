@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from cpnet.core.energy import EnergySignals
 from cpnet.core.model import Accelerator, JobSpec, Link, Site, Tenant
+from cpnet.core.tenancy import TenantTree
 
 
 class ThroughputTable(Protocol):
@@ -113,6 +114,8 @@ class Snapshot:
     # remember how far it has read (fair share with memory). Running jobs' stretches are in `jobs`.
     usage_log: Sequence[UsageEntry] = ()
     holds: Mapping[str, str] = field(default_factory=dict)  # tenant -> why its jobs are not admitted now (budget)
+    # The tenant tree with its quotas and limits (cpnet.core.tenancy); None: tenants are flat, no quotas.
+    tenant_tree: TenantTree | None = None
 
     def capacity(self) -> dict[tuple[str, str], int]:
         return {(s.id, m): n for s in self.sites for m, n in s.inventory.items() if n > 0}

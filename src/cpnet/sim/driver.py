@@ -236,6 +236,8 @@ class _Simulation:
         network_links = getattr(scenario, "network_links", None)
         self.links = tuple(network_links() if callable(network_links) else getattr(scenario, "links", ()) or ())
         self.tenants = tenants_of(scenario)
+        tree = getattr(scenario, "tenant_tree", None)
+        self.tenant_tree = tree if tree is not None and tree.quota_dimensions() else None  # quotas only matter where declared
         energy = getattr(scenario, "energy", None)
         self.energy: EnergySignals | None = energy if isinstance(energy, EnergySignals) else None
         self.sites_now = self.sites  # the sites with the energy values in force until `sites_until_s`
@@ -419,7 +421,7 @@ class _Simulation:
         return Snapshot(
             self.now_s, sites, self.jobs_tuple, dict(self.free), self.throughput, self.catalog,
             self.links, self.tenants, self.seed, self.policy_state, (), self.energy,
-            self.usage_log if self.usage_log is not None else (),
+            self.usage_log if self.usage_log is not None else (), {}, self.tenant_tree,
         )  # fmt: skip
 
     def _sites_at(self, now: float) -> tuple[Site, ...]:

@@ -9,6 +9,11 @@ most steps/s among those with a free gang (heterogeneity-aware, as Gavel's perf 
 first such pool in the profile's site order. Jobs that fit nowhere do not block others (Kueue's
 BestEffortFIFO).
 
+Quotas (cpnet.sched.quota, Kueue's cohorts) where the snapshot's tenant tree declares them: a job
+is offered only the models whose family its tenant's quota, with borrowing, still admits for the
+job's CU/s; a job no such model can take waits with a `quota:` reason. (Reclaiming lent quota by
+preemption, cpnet.sched.quota.reclaim, is not part of this policy yet.)
+
 A job that fits nowhere may preempt running jobs (cpnet.sched.victims: least work lost first,
 never before `min_runtime_s`, at most `max_preemptions` times per job):
 - `priority`: jobs of its own tenant with a strictly lower priority;
@@ -33,9 +38,10 @@ from cpnet.sched.feasibility import NetworkIndex, Pool, index_for
 from cpnet.sched.framework import Profile
 from cpnet.sched.power import PowerRoom
 from cpnet.sched.profile import DEFAULT_PROFILE
+from cpnet.sched.quota import Quotas
 from cpnet.sched.registry import register
 from cpnet.sched.rounds import FreeCounts, bool_param
-from cpnet.sched.tenant_share import CuRates, TenantBook, UsageMemory
+from cpnet.sched.tenant_share import CuRates, TenantBook, UsageMemory, family_of
 from cpnet.sched.victims import Candidate, VictimRules, choose_victims, total_lost_device_s
 
 
@@ -98,6 +104,8 @@ def _admit(snapshot: Snapshot, index: NetworkIndex, book: TenantBook, policy: Fa
         queues.setdefault(jv.spec.tenant, []).append(jv)
     for q in queues.values():  # priority first, then arrival (the snapshot's order is arrival)
         q.sort(key=lambda jv: -jv.spec.priority_weight)
+    rates = state.rates
+    quotas = _quotas_now(snapshot, rates)
     heads = {t: 0 for t in queues}
     # A shape of a tenant that found no room (free or by preemption) is not tried again in this
     # decision: free devices only shrink as it goes on, so a later try would fail the same way.
@@ -119,20 +127,36 @@ def _admit(snapshot: Snapshot, index: NetworkIndex, book: TenantBook, policy: Fa
         if shape in stuck:
             waiting[jv.id] = stuck[shape]
             continue
-        pool = _best_pool(jp.by_model, jp.rate, free, power, n) if n <= most else None
+        by_model = jp.by_model
+        bound = quotas is not None and tenant in quotas.tree
+        if bound:  # only the models whose family the tenant's quota (with borrowing) still admits
+            assert quotas is not None
+            by_model = {m: ps for m, ps in by_model.items() if quotas.admits(tenant, n * rates(m, spec.job_type), family_of(m, snapshot))}
+            if not by_model:
+                waiting[jv.id] = _quota_why(jv, jp.by_model, jp.rate, quotas, rates, snapshot)
+                continue
+        pool = _best_pool(by_model, jp.rate, free, power, n) if n <= most else None
         who = (tenant, spec.priority_weight)
         if pool is None and policy.preempt and n < no_room.get(who, n + 1):
-            pool = _make_room(jv, jp.by_model, jp.rate, free, power, running, preempted, book, policy.rules, now)
+            before = set(preempted)
+            pool = _make_room(jv, by_model, jp.rate, free, power, running, preempted, book, policy.rules, now)
             if pool is None:
                 no_room[who] = n
+            elif quotas is not None:  # the victims' CU/s go back to their tenants' quotas
+                for v in running[pool]:
+                    if v.id in preempted and v.id not in before and v.spec.tenant in quotas.tree:
+                        quotas = quotas.release(v.spec.tenant, v.spec.num_devices * rates(pool[1], v.spec.job_type), family_of(pool[1], snapshot))
         if pool is None:
-            waiting[jv.id] = stuck[shape] = _why(jv, jp.by_model, free, book, most)
+            waiting[jv.id] = stuck[shape] = _why(jv, by_model, free, book, most)
             continue
         placement = Placement(spec.id, pool[0], pool[1], n)
         placements.append(placement)
         power.take(placement)
         free[pool] -= n
         book.take(spec, pool[1], n)
+        if bound:
+            assert quotas is not None
+            quotas = quotas.admit(tenant, n * rates(pool[1], spec.job_type), family_of(pool[1], snapshot))
         most = max(free.values(), default=0)
     return Decision(tuple(placements), tuple(preempted), tuple(infeasible), state, waiting, preempted)
 
@@ -253,6 +277,31 @@ def _candidate(v: JobView, now: float) -> Candidate:
         if periodic > v.as_of_s and (checkpoint is None or periodic > checkpoint):
             checkpoint = periodic
     return Candidate(v.id, v.spec.tenant, v.spec.priority_weight, p.num_devices, v.as_of_s, checkpoint, v.restarts, v.spec.preemptible)
+
+
+def _quotas_now(snapshot: Snapshot, rates: CuRates) -> Quotas | None:
+    """The tree's quotas with what the running jobs use now (CU/s by tenant and family); None without quotas."""
+    tree = snapshot.tenant_tree
+    if tree is None or not tree.quota_dimensions():
+        return None
+    use: dict[str, dict[str, float]] = {}
+    for jv in snapshot.jobs:
+        p = jv.placement
+        if p is not None and jv.spec.tenant in tree:
+            row = use.setdefault(jv.spec.tenant, {})
+            f = family_of(p.accelerator, snapshot)
+            row[f] = row.get(f, 0.0) + p.num_devices * rates(p.accelerator, jv.spec.job_type)
+    return Quotas(tree, use)
+
+
+def _quota_why(jv: JobView, by_model: Mapping[str, tuple[Pool, ...]], rate: Mapping[str, float], quotas: Quotas, rates: CuRates, snapshot: Snapshot) -> str:
+    """'quota: ...' for the fastest model the job could use: what it would add, and what the quota leaves."""
+    model = min(by_model, key=lambda m: (-rate.get(m, 0.0), m))
+    spec = jv.spec
+    family = family_of(model, snapshot)
+    want = spec.num_devices * rates(model, spec.job_type)
+    left = quotas.available(spec.tenant, family)
+    return f"quota: tenant {spec.tenant} would use {want:,.1f} CU/s more on {family} ({spec.num_devices} x {model}); its quota and borrowing limit leave {left:,.1f}"
 
 
 def _why(jv: JobView, by_model: Mapping[str, tuple[Pool, ...]], free: FreeCounts, book: TenantBook, most_anywhere: int) -> str:
