@@ -210,16 +210,30 @@ def test_a_spent_budget_holds_new_jobs_until_it_is_raised(bill: Bill) -> None:
         wait_for(lambda: _job(c, held)["state"] != "pending", "raising the budget did not admit the job", timeout_s=20)
         cleared = subprocess.run([*set_budget, "--clear"], capture_output=True, text=True, timeout=60)
         assert cleared.returncode == 0 and "no budget" in cleared.stdout
+        for client, job_id in ((c, held), (cb, free)):  # nothing of this test holds devices after it
+            client.post(f"/v1/jobs/{job_id}/cancel")
 
 
 def test_pending_jobs_show_their_place_in_the_networks_and_their_tenants_queue(bill: Bill) -> None:
     """Eight MI300X in the network: two 4-device jobs run, the rest wait in submission order."""
     body = {"command": ["train"], "total_steps": 1e12, "accelerator": "MI300X", "devices": 4}
+    with bill.srv.client(bill.admin) as admin:  # the network's MI300X are free (no other test's job holds one)
+        wait_for(
+            lambda: (
+                not [
+                    j
+                    for j in admin.get("/v1/jobs", params={"state": ["running", "scheduled"]}).json()["jobs"]
+                    if (j["placement"] or {}).get("accelerator") == "MI300X"
+                ]
+            ),
+            "MI300X still busy",
+            60,
+        )
     with bill.srv.client(bill.a) as ca, bill.srv.client(bill.b) as cb:
         order = [("a", ca), ("b", cb), ("a", ca), ("b", cb), ("a", ca)]
         ids = [(who, c, c.post("/v1/jobs", json=body).json()["id"]) for who, c in order]
         try:
-            wait_for(lambda: sum(_job(c, j)["state"] == "running" for _, c, j in ids) == 2, "two jobs did not start")
+            wait_for(lambda: sum(_job(c, j)["state"] == "running" for _, c, j in ids) == 2, "two jobs did not start", 60)
             pending = [(who, c, j) for who, c, j in ids if _job(c, j)["state"] == "pending"]
             assert [who for who, _, _ in pending] == ["a", "b", "a"]
             places = [(_job(c, j)["position"], _job(c, j)["tenant_position"]) for _, c, j in pending]

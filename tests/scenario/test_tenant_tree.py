@@ -200,3 +200,24 @@ def test_team_without_members_names_its_line(tmp_path: Path) -> None:
         load(tmp_path, text)
     assert (info.value.line, info.value.field) == (len(text.splitlines()), "tenants[5].kind")
     assert "team 'empty' has no members; every leaf of the tree is a tenant" in str(info.value)
+
+
+def test_weights_inside_a_team_split_the_teams_part() -> None:
+    def tree(alice: float, carol: float) -> TenantTree:
+        return TenantTree(
+            (
+                TenantNode("acme", NodeKind.ORG, weight=2.0),
+                TenantNode("vision", NodeKind.TEAM, "acme"),
+                TenantNode("nlp", NodeKind.TEAM, "acme"),
+                TenantNode("alice", parent="vision", weight=alice),
+                TenantNode("carol", parent="vision", weight=carol),
+                TenantNode("bob", parent="nlp"),
+                TenantNode("solo", weight=3.0),  # a tenant of its own: its weight as it is
+            )
+        )
+
+    w = {t: m.weight for t, m in tree(1.0, 1.0).tenant_models().items()}
+    assert w == {"alice": 0.5, "carol": 0.5, "bob": 1.0, "solo": 3.0}  # 2 x 1/2 x 1/2, 2 x 1/2 x 1/2, 2 x 1/2 x 1
+    raised = {t: m.weight for t, m in tree(100.0, 100.0).tenant_models().items()}
+    assert raised == w  # a team admin cannot raise its team's share by raising its tenants' weights
+    assert tree(3.0, 1.0).effective_weight("alice") == 0.75 and tree(3.0, 1.0).effective_weight("carol") == 0.25

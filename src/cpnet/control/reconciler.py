@@ -165,6 +165,7 @@ class Reconciler:
         self._waiting_noted: set[str] = set()  # jobs told they wait for a down site
         self._holds: dict[str, str] = {}  # tenant -> why its jobs are not admitted (a spent budget)
         self._tree: TenantTree | None = None  # the store's tenant tree when it declares quotas (re-read with the budgets)
+        self._tenants: dict[str, Tenant] = {}  # the tenants with their effective weights (re-read with the budgets)
         self._budgets_read_s = -math.inf
         self._billed = False  # a record was billed since the budgets were last checked
         self._held_noted: set[str] = set()  # jobs whose events say a budget holds them
@@ -255,6 +256,8 @@ class Reconciler:
         if new:
             self._unnoted += (j.id for j in new)
             self._dirty = True
+            if any(j.tenant_id not in self._tenants for j in new):
+                self._budgets_read_s = -math.inf  # a tenant not read yet: the tree (weights, quotas, budgets) is read again this step
             if min(j.submitted_s for j in new) < self._tail_arrival_s:
                 self._rescan()  # an arrival older than one already seen
 
@@ -265,6 +268,9 @@ class Reconciler:
             return
         self._budgets_read_s, self._billed = now, False
         tree = self.store.tenant_tree().without_empty()
+        tenants = tree.tenant_models()  # weights inside a team split the team's part (TenantTree.effective_weight)
+        if tenants != self._tenants:
+            self._tenants, self._dirty = tenants, True
         tree_now = tree if tree.quota_dimensions() else None
         if tree_now != self._tree:  # quotas changed: decide again under them
             self._tree, self._dirty = tree_now, True
@@ -537,7 +543,7 @@ class Reconciler:
         views = self._with_checkpoints(self._live.views(now), now)
         if views:  # in arrival order: the last arrived last
             self._tail_arrival_s = max(self._tail_arrival_s, views[-1].spec.arrival_s)
-        tenants = {tid: Tenant(tid, w) for tid, w in self.store.tenants().items()}
+        tenants = self._tenants
         return Snapshot(
             now,
             sites,

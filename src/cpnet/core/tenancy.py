@@ -205,9 +205,22 @@ class TenantTree:
         keep = {a for t in self.tenants() for a in (t, *self.ancestors(t))}
         return TenantTree(tuple(n for n in self.nodes if n.id in keep))
 
+    def effective_weight(self, tenant: str) -> float:
+        """The tenant's weight in the network: its root's weight times, at each level below, its node's
+        weight over the sum of its siblings' (itself included). So weights inside a team only split the
+        team's part: a team admin raising all its tenants' weights does not raise the team's share; a
+        flat list (every tenant a root) keeps its weights as they are."""
+        path = self.path(tenant)
+        w = self.node(path[0]).weight
+        for node_id in path[1:]:
+            n = self.node(node_id)
+            siblings = self._children[n.parent] if n.parent is not None else self.roots()
+            w *= n.weight / math.fsum(self._by_id[s].weight for s in siblings)
+        return w
+
     def tenant_models(self) -> dict[str, Tenant]:
-        """The tenant leaves as flat `cpnet.core.model.Tenant`s (what the scheduler and simulator read)."""
-        return {n.id: Tenant(id=n.id, weight=n.weight, home_site=n.home_site) for n in self.nodes if n.kind is NodeKind.TENANT}
+        """The tenant leaves as flat `cpnet.core.model.Tenant`s with their effective weights (what the scheduler and simulator read)."""
+        return {n.id: Tenant(id=n.id, weight=self.effective_weight(n.id), home_site=n.home_site) for n in self.nodes if n.kind is NodeKind.TENANT}
 
     def quota_dimensions(self) -> frozenset[str]:
         """The dimensions in which some node declares a quota (only these are enforced)."""
