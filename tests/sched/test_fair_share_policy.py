@@ -205,3 +205,20 @@ def test_a_tenant_outside_the_tree_or_a_tree_without_quotas_is_not_capped() -> N
     assert placed == {"z": 3, "x": 1}  # z has no node in the tree; x's team has 2 CU/s: one A100 job
     flat = TenantTree((TenantNode("x"), TenantNode("z")))
     assert placed_by_tenant(schedule(replace(snap, tenant_tree=flat), POLICY), snap) == {"z": 3, "x": 3}
+
+
+def test_lent_quota_is_reclaimed_by_preempting_the_borrower() -> None:
+    """y borrowed x's idle quota (y runs 4 A100 jobs = 8 CU/s of the org's 8, its own 4); x's job fits
+    in x's own 4 CU/s, so it takes one of y's jobs back although A100s are free (the org's quota is not)."""
+    running = [view(job(f"y{i}", tenant="y"), ("s", "A100"), as_of=0.0) for i in range(4)]
+    x = view(job("x0", tenant="x", arrival=5000.0))
+    snap = replace(
+        snapshot([site("s", A100=8)], [*running, x], RATES, now=5000.0, tenants=[Tenant("x"), Tenant("y")]), tenant_tree=_team_tree(4.0, None), catalog=NVIDIA
+    )
+    d = schedule(snap, POLICY)
+    assert [p.job_id for p in d.placements] == ["x0"] and len(d.preemptions) == 1 and d.preemptions[0].startswith("y")
+    assert d.preempted_why[d.preemptions[0]].startswith("quota: tenant x reclaims its quota on NVIDIA from tenant y, which borrows")
+    # y, over its own quota, cannot take it back: its new job waits on quota
+    after = apply(snap, d, now=6000.0, arrivals=[job("y9", tenant="y", arrival=5500.0)])
+    d2 = schedule(replace(after, tenant_tree=snap.tenant_tree, catalog=NVIDIA), POLICY)
+    assert d2.preemptions == () and d2.waiting["y9"].startswith("quota: tenant y")

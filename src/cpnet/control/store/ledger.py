@@ -181,8 +181,11 @@ def verify(engine: Engine, batch: int = 50_000, workers: int | None = None) -> V
     ranges = _ranges(max_seq, max(1, workers)) if max_seq > 0 else []
     if len(ranges) > 1:
         url = engine.url.render_as_string(hide_password=False)
-        # fork: the workers need no re-import; each opens its own connection
-        with multiprocessing.get_context("fork").Pool(len(ranges)) as pool:
+        # forkserver, not fork: the caller may have threads and open connections (a forked child could
+        # inherit a held lock or a connection's socket); the server forks clean workers, each opens its own connection
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        with ctx.Pool(len(ranges)) as pool:
             parts = pool.starmap(_verify_range, [(url, lo, hi, i == len(ranges) - 1, batch) for i, (lo, hi) in enumerate(ranges)])
     else:
         parts = [_verify_range(engine, lo, hi, True, batch) for lo, hi in ranges]

@@ -11,8 +11,9 @@ BestEffortFIFO).
 
 Quotas (cpnet.sched.quota, Kueue's cohorts) where the snapshot's tenant tree declares them: a job
 is offered only the models whose family its tenant's quota, with borrowing, still admits for the
-job's CU/s; a job no such model can take waits with a `quota:` reason. (Reclaiming lent quota by
-preemption, cpnet.sched.quota.reclaim, is not part of this policy yet.)
+job's CU/s; a job no such model can take waits with a `quota:` reason. A job that fits in its
+tenant's own quota (or its team's) may preempt jobs of tenants that borrow (`quota:` reclaim,
+Kueue's reclaimWithinCohort), with the same victim rules as below.
 
 A job that fits nowhere may preempt running jobs (cpnet.sched.victims: least work lost first,
 never before `min_runtime_s`, at most `max_preemptions` times per job):
@@ -34,6 +35,7 @@ from typing import Any, NamedTuple
 
 from cpnet.core.model import JobSpec
 from cpnet.core.snapshot import Decision, Infeasible, JobView, Placement, Snapshot
+from cpnet.core.tenancy import ALL_FAMILIES
 from cpnet.sched.feasibility import NetworkIndex, Pool, index_for
 from cpnet.sched.framework import Profile
 from cpnet.sched.power import PowerRoom
@@ -128,18 +130,22 @@ def _admit(snapshot: Snapshot, index: NetworkIndex, book: TenantBook, policy: Fa
             waiting[jv.id] = stuck[shape]
             continue
         by_model = jp.by_model
+        owed: dict[str, tuple[Pool, ...]] = {}  # models the tenant's own quota holds but others borrow now: reclaimed by preemption only
+        lender = None
         bound = quotas is not None and tenant in quotas.tree
         if bound:  # only the models whose family the tenant's quota (with borrowing) still admits
             assert quotas is not None
-            by_model = {m: ps for m, ps in by_model.items() if quotas.admits(tenant, n * rates(m, spec.job_type), family_of(m, snapshot))}
-            if not by_model:
+            lender = _Reclaim(quotas, tenant, spec.job_type, n, rates, snapshot)
+            by_model = {m: ps for m, ps in jp.by_model.items() if quotas.admits(tenant, n * rates(m, spec.job_type), family_of(m, snapshot))}
+            owed = {m: ps for m, ps in jp.by_model.items() if m not in by_model and lender.fits_own(m)}
+            if not by_model and not (owed and policy.preempt):
                 waiting[jv.id] = _quota_why(jv, jp.by_model, jp.rate, quotas, rates, snapshot)
                 continue
-        pool = _best_pool(by_model, jp.rate, free, power, n) if n <= most else None
+        pool = _best_pool(by_model, jp.rate, free, power, n) if by_model and n <= most else None
         who = (tenant, spec.priority_weight)
         if pool is None and policy.preempt and n < no_room.get(who, n + 1):
             before = set(preempted)
-            pool = _make_room(jv, by_model, jp.rate, free, power, running, preempted, book, policy.rules, now)
+            pool = _make_room(jv, {**by_model, **owed}, jp.rate, free, power, running, preempted, book, policy.rules, now, lender, frozenset(owed))
             if pool is None:
                 no_room[who] = n
             elif quotas is not None:  # the victims' CU/s go back to their tenants' quotas
@@ -181,9 +187,12 @@ def _make_room(
     book: TenantBook,
     rules: VictimRules,
     now: float,
+    lender: _Reclaim | None = None,
+    reclaim_only: frozenset[str] = frozenset(),
 ) -> Pool | None:
     """Preempt the least work lost that frees a gang for `jv` in one pool (fastest models first,
-    equal loss: the earlier pool); returns the pool, or None when no allowed victims suffice."""
+    equal loss: the earlier pool); returns the pool, or None when no allowed victims suffice.
+    With `lender`, a borrowing tenant's jobs may also be taken to give the preemptor its own quota back."""
     a = jv.spec
     n = a.num_devices
     # A victim's tenant must stay at least at the preemptor's share after the swap, so only tenants
@@ -206,6 +215,10 @@ def _make_room(
                     if b.priority_weight >= a.priority_weight:
                         continue
                     why[v.id] = f"priority: {b.priority_weight:g} < {a.priority_weight:g} within tenant {a.tenant}"
+                elif lender is not None and lender.may_take(b.tenant, model):
+                    why[v.id] = lender.reason(b.tenant, model)
+                elif model in reclaim_only:  # quota lent out: only its borrowers give it back
+                    continue
                 else:
                     ok = above.get(b.tenant)
                     if ok is None:
@@ -222,7 +235,8 @@ def _make_room(
                 allowed.append(_candidate(v, now))
             if not allowed:
                 continue
-            chosen = choose_victims(n, free.get(pool, 0), allowed, now, rules)
+            # a reclaim frees quota, not just devices: as many of the borrowers' devices of the model as the job takes
+            chosen = choose_victims(n, 0 if model in reclaim_only else free.get(pool, 0), allowed, now, rules)
             if chosen is None or not power.fits_freeing(pool[0], pool[1], n, ((pool[1], c.devices) for c in chosen)):
                 continue
             if not _fair_after(a, model, n, [views_of[c.job_id] for c in chosen], book, why):
@@ -249,7 +263,7 @@ def _make_room(
 def _fair_after(a: JobSpec, model: str, n: int, victims: list[JobView], book: TenantBook, why: dict[str, str]) -> bool:
     """LessThanOrEqualToFinalShare over the whole set: the preemptor's tenant's share with `a` placed
     is at most each victim tenant's share without all of its victims (words the reasons)."""
-    others = [v for v in victims if v.spec.tenant != a.tenant]
+    others = [v for v in victims if v.spec.tenant != a.tenant and why.get(v.id) == "fair-share"]  # not quota reclaims
     if not others:
         return True
     for v in others:
@@ -277,6 +291,50 @@ def _candidate(v: JobView, now: float) -> Candidate:
         if periodic > v.as_of_s and (checkpoint is None or periodic > checkpoint):
             checkpoint = periodic
     return Candidate(v.id, v.spec.tenant, v.spec.priority_weight, p.num_devices, v.as_of_s, checkpoint, v.restarts, v.spec.preemptible)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reclaim:
+    """Kueue's reclaimWithinCohort: a job that fits in its tenant's own quota (no borrowing) may stop
+    jobs of tenants that are borrowing. No cycle: the borrower, over its quota, can never take them
+    back this way (it does not fit in its own quota), and its preemptor does not borrow."""
+
+    quotas: Quotas
+    tenant: str
+    job_type: str
+    devices: int
+    rates: CuRates
+    snapshot: Snapshot
+
+    def _dims(self, family: str) -> list[str]:
+        return [d for d in (ALL_FAMILIES, family) if d in self.quotas.enforced()]
+
+    def fits_own(self, model: str) -> bool:
+        """The job fits, in every enforced dimension, in the quota of the nearest node that declares one
+        (the tenant itself, else its team, else its org): its own quota, not what it could borrow."""
+        q, family = self.quotas, family_of(model, self.snapshot)
+        dims = self._dims(family)
+        if not dims:
+            return False
+        want = self.devices * self.rates(model, self.job_type)
+        tree = q.tree
+        upward = tuple(reversed(tree.path(self.tenant)))
+        for d in dims:
+            owner = next((n for n in upward if tree.node(n).quota(d) is not None), None)
+            if owner is None or q.in_use(owner, d) + want > tree.subtree_quota(owner, d) * (1 + 1e-9):
+                return False
+        return True
+
+    def may_take(self, victim_tenant: str, model: str) -> bool:
+        """The job fits in its own quota, and the victim's tenant borrows (on its side of their common ancestor)."""
+        q, family = self.quotas, family_of(model, self.snapshot)
+        if victim_tenant not in q.tree or not self.fits_own(model):
+            return False
+        below = set(q.tree.path(victim_tenant)) - set(q.tree.path(self.tenant))
+        return any(q.borrowed(n, d) > 1e-9 for n in below for d in self._dims(family))
+
+    def reason(self, victim_tenant: str, model: str) -> str:
+        return f"quota: tenant {self.tenant} reclaims its quota on {family_of(model, self.snapshot)} from tenant {victim_tenant}, which borrows"
 
 
 def _quotas_now(snapshot: Snapshot, rates: CuRates) -> Quotas | None:
