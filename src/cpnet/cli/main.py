@@ -92,6 +92,7 @@ _COMMAND_MODULES = (
     "invoice_cmd",
     "forecast_cmd",
     "plan_cmd",
+    "service_cmd",
 )
 
 
