@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from cpnet.cli.output import check_writable
 from cpnet.core.errors import CpnetError
 
 DEFAULT_OUT = Path("out/forecast")
@@ -77,7 +78,7 @@ def forecast(
     if intervals not in INTERVALS:
         raise CpnetError(f"--intervals {intervals}: expected one of {', '.join(INTERVALS)}")
     h = parse_horizon(horizon)
-    _check_writable(out)
+    check_writable(out)
     trace_name = trace or DEFAULT_TRACE
     throughput = load_throughputs(load_catalog())
     jobs = demand_jobs(open_trace(trace_name, throughput=throughput, seed=0), accelerator=accelerator)
@@ -163,14 +164,3 @@ def _print_backtest(console: Console, key: str, unit: str, result: Any) -> None:
     ]
     title = f"backtest {key} ({unit}): last 20 % of {result.n} h held out, intervals {result.intervals}"
     console.print(table(rows, cols, title))
-
-
-def _check_writable(out: Path) -> None:
-    """Fail before the work, not after it, when the output folder cannot be made or written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".cpnet-write-check"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise CpnetError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None

@@ -19,6 +19,7 @@ import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
@@ -47,6 +48,17 @@ class Col:
 def num(decimals: int) -> Callable[[Any], str]:
     """A table format: thousands separators and `decimals` fixed decimals."""
     return lambda v: "" if v is None else f"{v:,.{decimals}f}"
+
+
+def check_writable(out: Path) -> None:
+    """Fail before the work, not after it, when an output folder cannot be made or written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".cpnet-write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CpnetError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
 
 
 def output_format(as_json: bool, as_csv: bool) -> Literal["table", "json", "csv"]:

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cpnet.cli.output import check_writable
 from cpnet.core.errors import CpnetError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -43,17 +44,6 @@ class TenantMode(StrEnum):
 
 def register(app: typer.Typer) -> None:
     app.command("simulate", help="Replay a trace through scheduling policies and compare them.")(simulate)
-
-
-def _check_writable(out: Path) -> None:
-    """Fail before the run, not after it, when the output folder cannot be made or written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".cpnet-write-check"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise CpnetError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
 
 
 def simulate(
@@ -160,7 +150,7 @@ def simulate(
     configs = _policy_configs(policies, policy_param or [])
     if deferrable_fraction is not None and slack_h is None:
         raise CpnetError("--deferrable-fraction needs --slack-h (the slack that makes jobs deferrable)")
-    _check_writable(out)
+    check_writable(out)
     scenario_name = scenario or DEFAULT_SCENARIO
     trace_name = trace or DEFAULT_TRACE
     # Piped output has no width to wrap to: give the comparison table room for all its columns.

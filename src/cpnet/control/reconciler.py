@@ -179,6 +179,8 @@ class Reconciler:
         self._live_sites = LiveSites(store)
         # The up and down sites and the up pools' devices, as of `_net_of` (the records they came from).
         self._net_of: tuple[SiteRecord, ...] | None = None
+        self._sites_of: tuple[SiteRecord, ...] | None = None  # the records `_site_by_id` indexes
+        self._site_by_id: dict[str, Site] = {}
         self._net: tuple[tuple[Site, ...], tuple[Site, ...], dict[tuple[str, str], int]] = ((), (), {})
 
     # -- recovery ---------------------------------------------------------------------------------
@@ -274,11 +276,11 @@ class Reconciler:
         tree_now = tree if tree.quota_dimensions() else None
         if tree_now != self._tree:  # quotas changed: decide again under them
             self._tree, self._dirty = tree_now, True
-        budgets = self.store.budgets()
+        budgets = {n.id for n in tree if n.budget is not None}
         holds: dict[str, str] = {}
         if budgets:  # a budget binds the tenants below its node (the tenant's own, its team's, its org's)
             spend = _LedgerSpend(self.store)
-            for tid in sorted({t for node in budgets if node in tree for t in tree.tenants(node)}):
+            for tid in sorted({t for node in budgets for t in tree.tenants(node)}):
                 why = budget_block(tree, tid, now, spend)
                 if why is not None:
                     holds[tid] = why
@@ -453,7 +455,7 @@ class Reconciler:
         device counters when it reported them, else TDP x device-seconds (labelled estimated)."""
         if not (job.site and job.accelerator and job.num_devices and job.started_s is not None):
             return None
-        site = next((r.site for r in self._live_sites.records() if r.site.id == job.site), None)
+        site = self._site(job.site)
         if site is None:
             return None
         start = min(job.started_s, now)
@@ -494,6 +496,13 @@ class Reconciler:
             carbon_usd=charge.carbon_usd,
             amount_usd=compute + charge.energy_usd + charge.carbon_usd,
         )
+
+    def _site(self, site_id: str) -> Site | None:
+        """A site by id from the live records (the index is rebuilt only when the records change)."""
+        records = self._live_sites.records()
+        if records is not self._sites_of:
+            self._sites_of, self._site_by_id = records, {r.site.id: r.site for r in records}
+        return self._site_by_id.get(site_id)
 
     def _noted_end(self, job: JobRecord, ended: AttemptEnd) -> None:
         """An attempt the store has ended: into fair share's history; a bill makes budgets due for a check."""

@@ -33,7 +33,7 @@ from cpnet.core.errors import InputError
 from cpnet.core.paths import Paths
 from cpnet.core.service import RateSeries, Service, diurnal_rate
 from cpnet.scenario.scenario import Scenario
-from cpnet.scenario.yaml_source import YamlDocument, parse_yaml, validation_error
+from cpnet.scenario.yaml_source import YamlDocument, format_loc, parse_yaml, validation_error
 
 HOUR_S = 3600.0
 
@@ -112,8 +112,7 @@ def _diurnal(d: DiurnalSpec, t_s: float) -> float:
 
 
 def _fail(doc: YamlDocument, loc: tuple[str | int, ...], problem: str) -> InputError:
-    field = ".".join(f"[{x}]" if isinstance(x, int) else x for x in loc).replace(".[", "[")
-    return InputError(doc.path, problem, line=doc.line_of(loc), field=field)
+    return InputError(doc.path, problem, line=doc.line_of(loc), field=format_loc(loc))
 
 
 def _build(doc: YamlDocument, spec: ServiceSpec, scenario: Scenario) -> ServiceFile:

@@ -11,6 +11,7 @@ outside its subtree answer 404, as if they did not exist. Such a token is accept
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -78,7 +79,7 @@ def _fields(body: TenantFields, base: TenantNode) -> TenantNode:
     if "budget" in given:
         b = body.budget
         changes["budget"] = None if b is None else Budget(b.amount, BudgetUnit(b.unit), BudgetPeriod(b.period))
-    return TenantNode(**{**{f: getattr(base, f) for f in TenantNode.__dataclass_fields__}, **changes})
+    return replace(base, **changes)
 
 
 def _tree_error(exc: TenantTreeError) -> RequestValidationError:

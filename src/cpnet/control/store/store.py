@@ -466,22 +466,15 @@ class Store:
             c.execute(delete(t.tenants).where(t.tenants.c.id == node_id))
 
     def set_budget(self, tenant_id: str, budget: Budget | None) -> None:
-        """Set (or with None, remove) a tenant's budget; StoreError for an unknown tenant."""
-        values = (
-            {"budget_amount": None, "budget_unit": None, "budget_period": None}
-            if budget is None
-            else {"budget_amount": budget.amount, "budget_unit": str(budget.unit), "budget_period": str(budget.period)}
-        )
-        with self.engine.begin() as c:
-            if c.execute(update(t.tenants).where(t.tenants.c.id == tenant_id).values(**values)).rowcount == 0:
-                raise StoreError(f"no tenant '{tenant_id}'")
+        """Set (or with None, remove) a node's budget (`update_node`); StoreError for an unknown one."""
+        tree = self.tenant_tree()
+        if tenant_id not in tree:
+            raise StoreError(f"no tenant '{tenant_id}'")
+        self.update_node(replace(tree.node(tenant_id), budget=budget))
 
     def budgets(self) -> dict[str, Budget]:
-        """The tenants that have a budget, with it."""
-        tn = t.tenants.c
-        with self.engine.connect() as c:
-            rows = c.execute(select(tn.id, tn.budget_amount, tn.budget_unit, tn.budget_period).where(tn.budget_amount.is_not(None))).all()
-        return {r.id: Budget(float(r.budget_amount), BudgetUnit(r.budget_unit), BudgetPeriod(r.budget_period)) for r in rows}
+        """The nodes that have a budget, with it."""
+        return {n.id: n.budget for n in self.tenant_tree() if n.budget is not None}
 
     def tenant_summaries(self, now_s: float) -> list[dict[str, Any]]:
         """Every tenant by name: `name`, `weight`, `created_s`, and `live_tokens` (neither revoked nor expired at `now_s`)."""
@@ -786,22 +779,30 @@ class Store:
 
     def queue_positions(self, jobs: Sequence[tuple[str, str, int]]) -> dict[str, tuple[int, int]]:
         """For pending jobs given as (id, tenant, seq): (place in the network's queue, place in its
-        tenant's queue), 1 for the first, counting pending jobs in submission order. Two queries
-        whatever the number of jobs asked about (the pending jobs up to the last one asked about)."""
+        tenant's queue), 1 for the first, counting pending jobs in submission order. The pending jobs
+        before the first asked about are counted, not read; only those in the asked span are read."""
         if not jobs:
             return {}
         from bisect import bisect_left
 
         c_ = t.jobs.c
-        last = max(seq for _, _, seq in jobs)
-        pending = and_(c_.state == JobState.PENDING.value, c_.seq <= last)
+        first, last = min(seq for _, _, seq in jobs), max(seq for _, _, seq in jobs)
+        pending = c_.state == JobState.PENDING.value
         tenants = sorted({tenant for _, tenant, _ in jobs})
         with self.engine.connect() as c:
-            network = [int(s) for (s,) in c.execute(select(c_.seq).where(pending).order_by(c_.seq))]
+            before = int(c.execute(select(func.count()).select_from(t.jobs).where(pending, c_.seq < first)).scalar_one())
+            tenant_before: dict[str, int] = dict(
+                c.execute(select(c_.tenant_id, func.count()).where(pending, c_.seq < first, c_.tenant_id.in_(tenants)).group_by(c_.tenant_id)).all()
+            )
+            span: list[int] = []
             by_tenant: dict[str, list[int]] = {}
-            for tenant, seq in c.execute(select(c_.tenant_id, c_.seq).where(pending, c_.tenant_id.in_(tenants)).order_by(c_.seq)):
+            for tenant, seq in c.execute(select(c_.tenant_id, c_.seq).where(pending, c_.seq >= first, c_.seq <= last).order_by(c_.seq)):
+                span.append(int(seq))
                 by_tenant.setdefault(tenant, []).append(int(seq))
-        return {job_id: (bisect_left(network, seq) + 1, bisect_left(by_tenant.get(tenant, []), seq) + 1) for job_id, tenant, seq in jobs}
+        return {
+            job_id: (before + bisect_left(span, seq) + 1, int(tenant_before.get(tenant, 0)) + bisect_left(by_tenant.get(tenant, []), seq) + 1)
+            for job_id, tenant, seq in jobs
+        }
 
     def job_ids_with_prefix(self, prefix: str, tenant_id: str | None = None, limit: int = 10) -> list[str]:
         """Ids of jobs (of `tenant_id`, or every tenant's) that start with `prefix`, in id order, at most
